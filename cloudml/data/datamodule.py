@@ -1,0 +1,153 @@
+"""LightningDataModule over one HDF5 file (a user's, or the built-in synthetic one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import lightning as L
+import numpy as np
+from torch.utils.data import DataLoader, DistributedSampler
+
+from cloudml.data.dataset import H5Samples, Normalizer, keep_batch
+from cloudml.data.schema import DataKeys, FileMetadata, image_statistics, open_h5, read_metadata
+from cloudml.data.splits import Split, make_split
+from cloudml.data.synthetic import SyntheticConfig, ensure_synthetic
+from cloudml.errors import CloudMLError
+from cloudml.io import write_json, write_npz
+
+
+def resolve_path(path: Optional[str], synthetic: Optional[dict], cache_dir: Optional[str]) -> Path:
+    """The user's file, or (path None) the cached built-in synthetic file, generated once."""
+    if path:
+        return Path(path).expanduser().resolve()
+    return ensure_synthetic(SyntheticConfig(**(synthetic or {})), cache_dir)
+
+
+def fit_statistics(meta: FileMetadata, split: Split, scalars: np.ndarray) -> dict:
+    """Normalisation statistics from the training split only (the program fit them on validation too)."""
+    train = split.train
+    stats = {}
+    for name, rows in (("train", train), ("val", split.val)):
+        found = image_statistics(meta.path, meta.keys, rows)
+        if found["nonfinite"]:
+            raise CloudMLError(
+                f"{meta.path}: key '{meta.keys.images}' has {found['nonfinite']} non-finite pixels in the {name} split, expected finite values"
+            )
+        stats[name] = found
+    target = meta.target[train]
+    return {
+        "fit_on": "train",
+        "images": {k: stats["train"][k] for k in ("mean", "std", "min", "max")},
+        "scalars": {
+            "names": meta.scalar_names,
+            "mean": scalars[train].mean(0).tolist(),
+            "std": scalars[train].std(0).tolist(),
+        },
+        "target": {"mean": float(target.mean()), "std": float(target.std()), "units": "km"},
+    }
+
+
+class CloudDataModule(L.LightningDataModule):
+    """Reads, checks and splits the file; serves normalised batches of dicts."""
+
+    def __init__(
+        self,
+        path: Optional[str] = None,
+        keys: Optional[dict] = None,
+        split: Optional[dict] = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        memory_budget_mb: float = 2048,
+        cache_dir: Optional[str] = None,
+        synthetic: Optional[dict] = None,
+    ):
+        super().__init__()
+        self.path_arg, self.synthetic, self.cache_dir = path, synthetic, cache_dir
+        self.keys = DataKeys(**(keys or {}))
+        self.split_cfg = dict(split or {})
+        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.memory_budget_mb = float(memory_budget_mb)
+        self.train_set: Optional[H5Samples] = None
+        self.val_set: Optional[H5Samples] = None
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if self.train_set is not None:
+            return
+        self.path = resolve_path(self.path_arg, self.synthetic, self.cache_dir)
+        self.meta = meta = read_metadata(self.path, self.keys)
+        split_cfg = dict(self.split_cfg)
+        if not split_cfg.get("val_flights") and "default_val_flights" in meta.attrs:
+            split_cfg["val_flights"] = [str(v) for v in np.atleast_1d(meta.attrs["default_val_flights"])]
+        self.split = split = make_split(meta, **split_cfg)
+        if self.batch_size < 1 or self.batch_size > len(split.train):
+            raise CloudMLError(
+                f"data.batch_size={self.batch_size}: expected 1..{len(split.train)} (the training split's size)"
+            )
+        with open_h5(self.path) as f:
+            scalars = f[self.keys.scalars][()].astype(np.float64) if self.keys.scalars else np.zeros((meta.n, 0))
+        self.stats = fit_statistics(meta, split, scalars)
+        self.normalizer = Normalizer(self.stats)
+        rows_bytes = (len(split.train) + len(split.val)) * meta.image_bytes / meta.n
+        self.in_memory = rows_bytes <= self.memory_budget_mb * 2**20
+        make = lambda rows: H5Samples(self.path, self.keys, rows, meta.target, scalars, self.normalizer, self.in_memory)
+        self.train_set, self.val_set = make(split.train), make(split.val)
+
+    # -- what the model and the run need to know ---------------------------------------
+    @property
+    def n_scalars(self) -> int:
+        return len(self.meta.scalar_names)
+
+    @property
+    def frame_shape(self) -> tuple:
+        return self.meta.frame_shape
+
+    def describe(self) -> dict:
+        """data.json: where the data came from and how it was split (read by analyze.py)."""
+        return {
+            "path": str(self.path),
+            "keys": {k: getattr(self.keys, k) for k in ("images", "scalars", "target", "flight", "time")},
+            **self.split.describe(),
+            "n": self.meta.n,
+            "frame_shape": list(self.meta.frame_shape),
+            "in_memory": self.in_memory,
+            "oracle_r2": self.meta.attrs.get("oracle_r2"),
+            "synthetic": None if self.path_arg else self.synthetic,
+        }
+
+    def write_run_files(self, out_dir: Path) -> None:
+        """Save the split and its normalisation statistics with the run."""
+        write_json(out_dir / "data.json", json.loads(json.dumps(self.describe(), default=float)))
+        write_json(out_dir / "normalization.json", self.stats)
+        write_npz(out_dir / "split.npz", train_index=self.split.train, val_index=self.split.val)
+
+    # -- loaders ------------------------------------------------------------------------
+    def _loader(self, dataset: H5Samples, train: bool) -> DataLoader:
+        sampler = None
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if world > 1:  # validation must not pad with repeated samples (metrics would count them twice)
+            from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+            rank = self.trainer.global_rank
+            sampler = (
+                DistributedSampler(dataset, world, rank, shuffle=True, drop_last=True)
+                if train
+                else UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
+            )
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            drop_last=train and len(dataset) > self.batch_size,  # a tiny last batch makes var(pred) noise
+            collate_fn=keep_batch,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)

@@ -1,0 +1,9 @@
+"""OmegaConf resolvers used by conf/ (registered on import by the entry points)."""
+
+import sys
+
+from omegaconf import OmegaConf
+
+OmegaConf.register_new_resolver("cloudml.or_default", lambda s: s or "default", replace=True)
+# Progress bar for interactive runs only: in logs and sweeps it only adds noise.
+OmegaConf.register_new_resolver("cloudml.isatty", lambda: sys.stdout.isatty(), replace=True)

@@ -1,0 +1,65 @@
+"""One training run from a composed config: data -> model -> loss -> module -> Trainer.fit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from cloudml.errors import CloudMLError
+from cloudml.jobs import job_state
+from cloudml.models import count_parameters
+from cloudml.module import CloudBaseRegressor
+
+
+def build(node: DictConfig, **kwargs):
+    """`instantiate`, letting a user-facing CloudMLError through unwrapped (one line, no traceback)."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, CloudMLError):
+            raise exc.__cause__ from None
+        raise
+
+
+def _build_all(group: DictConfig | None) -> list:
+    return [build(c) for c in (group or {}).values() if c is not None and "_target_" in c]
+
+
+def run(cfg: DictConfig, out_dir: Path) -> str:
+    """Train (or skip, or resume) the job whose outputs live in `out_dir`; return its state."""
+    state = job_state(out_dir, cfg)
+    if state == "finished":
+        print(f"[cloudml] {out_dir}: already finished, skipped", flush=True)
+        return state
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    data = build(cfg.data)
+    data.setup("fit")
+    data.write_run_files(out_dir)
+    frames, channels, height, width = data.frame_shape
+    model = build(cfg.model, in_channels=channels, frames=frames, image_size=(height, width),
+                        n_scalars=data.n_scalars)  # fmt: skip
+    loss = build(cfg.loss)
+    scheduler = build(cfg.scheduler) if cfg.get("scheduler") else None
+    module = CloudBaseRegressor(model, loss, build(cfg.optimizer), scheduler,
+                                data.stats["target"]["mean"], data.stats["target"]["std"])  # fmt: skip
+    info = data.describe()
+    print(
+        f"[cloudml] {out_dir}: {state} | model {cfg.model.temporal}/{count_parameters(model):,} parameters | "
+        f"data {info['path']} ({info['n_train']} train / {info['n_val']} val, split {info['split']} "
+        f"{','.join(info['val_flights'])}) | λ={loss.variance_lambda:g} ({loss.denominator})",
+        flush=True,
+    )
+    trainer: L.Trainer = build(cfg.trainer, callbacks=_build_all(cfg.callbacks),
+                               logger=_build_all(cfg.get("logger")) or False)  # fmt: skip
+    ckpt = out_dir / "checkpoints" / "last.ckpt" if state == "resume" else None
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True)
+    return state
