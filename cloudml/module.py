@@ -50,7 +50,7 @@ class CloudBaseRegressor(L.LightningModule):
 
     # -- training ---------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int):
-        parts = self.loss(self(batch), batch["target"])
+        parts = self.loss(self(batch).float(), batch["target"])  # loss in fp32 under mixed precision
         if not torch.isfinite(parts.total):
             self.diverged_epoch = self.current_epoch
             self.trainer.should_stop = True
@@ -78,7 +78,7 @@ class CloudBaseRegressor(L.LightningModule):
         self._val_pred = []
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        pred = self(batch)
+        pred = self(batch).float()
         target = batch["target"]
         n = len(target)
         self.val_base.update(torch.nn.functional.huber_loss(pred, target, delta=self.loss.huber_delta), n)
@@ -102,9 +102,11 @@ class CloudBaseRegressor(L.LightningModule):
     def validation_predictions(self) -> torch.Tensor:
         """(n_val, 3) rows of (file index, pred km, target km) from all processes, in file order."""
         local = torch.cat(self._val_pred) if self._val_pred else torch.zeros(0, 3, dtype=torch.float64)
-        if self.trainer.world_size > 1:
-            gathered = self.all_gather(local.to(self.device), sync_grads=False)  # needs equal sizes
-            local = gathered.reshape(-1, 3)
+        if self.trainer.world_size > 1:  # ranks hold different counts: pad to equal size, gather, drop pads
+            sizes = self.all_gather(torch.tensor(len(local), device=self.device))
+            pad = local.new_full((int(sizes.max()) - len(local), 3), -1.0)
+            gathered = self.all_gather(torch.cat([local.to(self.device), pad])).reshape(-1, 3).cpu()
+            local = gathered[gathered[:, 0] >= 0]
         return local[torch.argsort(local[:, 0])]
 
     # -- optimisation -------------------------------------------------------------------
