@@ -31,12 +31,29 @@ def _build_all(group: DictConfig | None) -> list:
     return [build(c) for c in (group or {}).values() if c is not None and "_target_" in c]
 
 
+def checked_checkpoint(path: Path) -> Path:
+    """`path` if it loads as a checkpoint with `weights_only=True` (no arbitrary pickles)."""
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... here
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CloudMLError(
+            f"{path}: not a loadable checkpoint ({reason}); delete it to restart this job from scratch"
+        ) from None
+    if not isinstance(content, dict) or "state_dict" not in content:
+        raise CloudMLError(f"{path}: not a Lightning checkpoint (no 'state_dict'); delete it to restart this job")
+    return path
+
+
 def run(cfg: DictConfig, out_dir: Path) -> str:
     """Train (or skip, or resume) the job whose outputs live in `out_dir`; return its state."""
     state = job_state(out_dir, cfg)
     if state == "finished":
         print(f"[cloudml] {out_dir}: already finished, skipped", flush=True)
         return state
+    epochs = cfg.trainer.max_epochs
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise CloudMLError(f"trainer.max_epochs={epochs}: expected an integer >= 1")
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -55,11 +72,12 @@ def run(cfg: DictConfig, out_dir: Path) -> str:
     print(
         f"[cloudml] {out_dir}: {state} | model {cfg.model.temporal}/{count_parameters(model):,} parameters | "
         f"data {info['path']} ({info['n_train']} train / {info['n_val']} val, split {info['split']} "
-        f"{','.join(info['val_flights'])}) | λ={loss.variance_lambda:g} ({loss.denominator})",
+        f"{','.join(info['val_flights'])}) | λ={loss.variance_lambda:g} ({loss.denominator}) | "
+        f"{torch.get_num_threads()} torch threads",
         flush=True,
     )
     trainer: L.Trainer = build(cfg.trainer, callbacks=_build_all(cfg.callbacks),
                                logger=_build_all(cfg.get("logger")) or False)  # fmt: skip
-    ckpt = out_dir / "checkpoints" / "last.ckpt" if state == "resume" else None
+    ckpt = checked_checkpoint(out_dir / "checkpoints" / "last.ckpt") if state == "resume" else None
     trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True)
     return state
