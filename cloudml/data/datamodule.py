@@ -10,7 +10,7 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, DistributedSampler
 
-from cloudml.data.dataset import H5Samples, Normalizer, keep_batch
+from cloudml.data.dataset import BatchOrder, H5Samples, Normalizer, keep_batch
 from cloudml.data.schema import DataKeys, FileMetadata, image_statistics, open_h5, read_metadata
 from cloudml.data.splits import Split, make_split
 from cloudml.data.synthetic import SyntheticConfig, ensure_synthetic
@@ -91,7 +91,13 @@ class CloudDataModule(L.LightningDataModule):
         self.normalizer = Normalizer(self.stats)
         rows_bytes = (len(split.train) + len(split.val)) * meta.image_bytes / meta.n
         self.in_memory = rows_bytes <= self.memory_budget_mb * 2**20
-        make = lambda rows: H5Samples(self.path, self.keys, rows, meta.target, scalars, self.normalizer, self.in_memory)
+        # Lazy reading caches whole chunks in half the budget (the other half: everything else).
+        with open_h5(self.path) as f:
+            dset = f[self.keys.images]
+            chunk_bytes = (dset.chunks[0] if dset.chunks else 64) * meta.image_bytes / meta.n
+        cache_chunks = max(1, int(self.memory_budget_mb * 2**20 / 2 // chunk_bytes))
+        make = lambda rows: H5Samples(self.path, self.keys, rows, meta.target, scalars, self.normalizer,
+                                      self.in_memory, cache_chunks)  # fmt: skip
         self.train_set, self.val_set = make(split.train), make(split.val)
 
     # -- what the model and the run need to know ---------------------------------------
@@ -124,8 +130,9 @@ class CloudDataModule(L.LightningDataModule):
 
     # -- loaders ------------------------------------------------------------------------
     def _loader(self, dataset: H5Samples, train: bool) -> DataLoader:
-        sampler = None
         world = self.trainer.world_size if self.trainer is not None else 1
+        drop_last = train and len(dataset) > self.batch_size  # a tiny last batch makes var(pred) noise
+        workers = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0, collate_fn=keep_batch)
         if world > 1:  # validation must not pad with repeated samples (metrics would count them twice)
             from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 
@@ -135,16 +142,12 @@ class CloudDataModule(L.LightningDataModule):
                 if train
                 else UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
             )
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=train and sampler is None,
-            sampler=sampler,
-            drop_last=train and len(dataset) > self.batch_size,  # a tiny last batch makes var(pred) noise
-            collate_fn=keep_batch,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+            return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=drop_last, **workers)
+        order = BatchOrder(len(dataset), self.batch_size, shuffle=train, drop_last=drop_last,
+                           seed=int(self.split_cfg.get("seed") or 0),
+                           chunks=None if self.in_memory else dataset.chunk_of_position,
+                           window=dataset.cache_chunks)  # fmt: skip
+        return DataLoader(dataset, batch_sampler=order, **workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, train=True)
