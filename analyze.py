@@ -22,12 +22,18 @@ def main(cfg: DictConfig) -> None:
     settings = OmegaConf.to_container(cfg, resolve=True)
     cwd = Path.cwd()
     selected = Path(settings["selected_loss_config"] or HERE / "conf" / "loss" / "selected.yaml")
+    results_dir = settings["results_dir"]
     try:
         sweep_dir = resolve_sweep_dir(settings["sweep_dir"], cwd)
         results_dir = prepare_results_dir(settings["results_dir"], cwd)
         _, text = analyze_sweep(sweep_dir, results_dir, settings, selected)
     except CloudMLError as exc:
         print(f"analyze.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:  # a result file that cannot be replaced (a directory in its way, a full disk)
+        where = exc.filename2 or exc.filename or results_dir
+        print(f"analyze.py: error: {where}: cannot be written ({exc.strerror or exc}); "
+              f"expected results_dir {results_dir} to be a writable directory", file=sys.stderr)
         sys.exit(2)
     print(text)
 

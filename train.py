@@ -4,6 +4,7 @@
     python train.py -m loss.variance_lambda=0,0.5,1,2,5,10  # the λ sweep
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -12,7 +13,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-import cloudml.resolvers  # noqa: F401  (registers ${cloudml.*} resolvers used in conf/)
 from cloudml.errors import CloudMLError
 
 
@@ -32,5 +32,25 @@ def main(cfg: DictConfig) -> None:
             sys.exit(2)  # in a sweep the other jobs go on; the job is marked failed
 
 
+def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().parent / "conf") -> str | None:
+    """The one-line error for `group=name` where conf/<group>/<name>.yaml does not exist (Hydra's
+    own message is a dozen lines), or None. Only plain names in cloudml's own groups are checked."""
+    if any(a.startswith(("hydra.searchpath", "--config-dir", "-cd")) for a in argv):
+        return None  # configs may come from elsewhere: let Hydra look
+    for arg in argv:
+        key, sep, value = arg.lstrip("+").partition("=")
+        group = conf / key
+        if not sep or key.startswith("hydra") or not group.is_dir() or not re.fullmatch(r"[\w.-]+(,[\w.-]+)*", value):
+            continue
+        for name in value.split(","):
+            if name != "null" and not (group / f"{name}.yaml").is_file():
+                options = ", ".join(sorted(p.stem for p in group.glob("*.yaml")))
+                return f"{key}={name}: no such config in conf/{key}/ (expected one of {options})"
+    return None
+
+
 if __name__ == "__main__":
+    if error := unknown_config_choice(sys.argv[1:]):
+        print(f"train.py: error: {error}", file=sys.stderr)
+        sys.exit(2)
     main()

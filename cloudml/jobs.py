@@ -2,7 +2,12 @@
 
 A job directory records what it computes (`identity.json`: seed, data, model, loss,
 optimiser, scheduler, epochs). Re-running the same command skips finished jobs and resumes
-interrupted ones; a directory that holds a *different* run is refused, never overwritten.
+interrupted ones; a directory that holds a *different* run is refused, never overwritten
+(only a run that failed before training, e.g. on a bad data file, may be replaced).
+
+Hydra rewrites `.hydra/*.yaml` on every launch, before the job can look at its directory; a
+copy of the record of the launch that started the run (`.hydra/kept/`) is put back when a
+launch resumes, skips or is refused, so the record stays that of the run the directory holds.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from cloudml.errors import CloudMLError
-from cloudml.io import write_json
+from cloudml.io import atomic_write, write_json
 
 FINISHED = ("completed", "diverged")
+HYDRA_RECORD = ("config.yaml", "hydra.yaml", "overrides.yaml")
 # Settings that change where or how fast a job runs, not what it computes.
 VOLATILE = {"data": ("num_workers", "path_display")}
 
@@ -42,33 +48,54 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list:
     return diffs
 
 
+class JobDirRefused(CloudMLError):
+    """The job directory holds another run (or one that cannot be identified): left untouched."""
+
+
+def _copy_record(src: Path, dst: Path) -> None:
+    for name in HYDRA_RECORD:
+        if (src / name).is_file():
+            data = (src / name).read_bytes()
+            if not (dst / name).is_file() or (dst / name).read_bytes() != data:
+                atomic_write(dst / name, lambda tmp: tmp.write_bytes(data))
+
+
 def job_state(out_dir: Path, cfg: DictConfig) -> str:
     """`new`, `finished` or `resume`; records the identity of a new job."""
     ident, ident_path = identity(cfg), out_dir / "identity.json"
+    record, kept = out_dir / ".hydra", out_dir / ".hydra" / "kept"
     if ident_path.exists():
         try:
             old = json.loads(ident_path.read_text())
         except ValueError:
-            raise CloudMLError(f"{ident_path}: not valid JSON; delete the job directory to re-run it") from None
-        diffs = _differences(old, ident)
-        if diffs:
-            raise CloudMLError(
-                f"{out_dir}: holds a different run ({'; '.join(diffs[:3])}); choose another name= or delete it"
-            )
+            _copy_record(kept, record)
+            raise JobDirRefused(f"{ident_path}: not valid JSON; delete the job directory to re-run it") from None
         try:
             status = json.loads((out_dir / "summary.json").read_text()).get("status")
         except (OSError, ValueError, AttributeError):
             status = None
-        if status in FINISHED:
+        has_checkpoint = (out_dir / "checkpoints" / "last.ckpt").exists()
+        diffs = _differences(old, ident)
+        if diffs and not (status == "failed" and not has_checkpoint):  # a run that never trained is replaced
+            _copy_record(kept, record)
+            raise JobDirRefused(
+                f"{out_dir}: holds a different run ({'; '.join(diffs[:3])}); choose another name= or delete it"
+            )
+        if not diffs and status in FINISHED:
+            _copy_record(kept, record)
             return "finished"
-        if (out_dir / "checkpoints" / "last.ckpt").exists():
+        if not diffs and has_checkpoint:
+            _copy_record(kept, record)
             return "resume"
     write_json(ident_path, ident)
+    _copy_record(record, kept)
     return "new"
 
 
 def write_failure(out_dir: Path, cfg: DictConfig, error: Exception, model_name: str | None = None) -> None:
     """Mark the job `failed` in summary.json, unless that file records another outcome already."""
+    if isinstance(error, JobDirRefused):
+        return
     path = out_dir / "summary.json"
     if path.exists():
         try:

@@ -17,8 +17,9 @@ class CloudBaseRegressor(L.LightningModule):
     """Trains `model` on normalised targets; reports metrics in km over the whole validation set.
 
     The lr scheduler steps every optimiser step (the program stepped a warm-up per epoch and
-    never left ~1e-5). A non-finite training loss skips that step and stops the run
-    (`diverged_epoch` records where), so a sweep goes on.
+    never left ~1e-5). NaN guard: a non-finite training loss skips its step (no backward, the
+    weights stay finite); after more than `max_nonfinite_steps` such steps in a run, the run
+    stops as diverged (`diverged_epoch` records where), so a sweep goes on.
     """
 
     def __init__(
@@ -29,6 +30,7 @@ class CloudBaseRegressor(L.LightningModule):
         scheduler: Optional[Callable] = None,
         target_mean: float = 0.0,
         target_std: float = 1.0,
+        max_nonfinite_steps: int = 0,
     ):
         super().__init__()
         self.model, self.loss = model, loss
@@ -40,6 +42,7 @@ class CloudBaseRegressor(L.LightningModule):
         self.val_metrics = validation_metrics()
         self.val_results: dict = {}
         self.diverged_epoch: Optional[int] = None
+        self.max_nonfinite_steps, self.nonfinite_steps = int(max_nonfinite_steps), 0
         self._val_pred: list = []
 
     def forward(self, batch: dict) -> torch.Tensor:
@@ -52,8 +55,10 @@ class CloudBaseRegressor(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int):
         parts = self.loss(self(batch).float(), batch["target"])  # loss in fp32 under mixed precision
         if not torch.isfinite(parts.total):
-            self.diverged_epoch = self.current_epoch
-            self.trainer.should_stop = True
+            self.nonfinite_steps += 1
+            if self.nonfinite_steps > self.max_nonfinite_steps:
+                self.diverged_epoch = self.current_epoch
+                self.trainer.should_stop = True
             return None  # no backward, no optimiser step: the weights stay finite
         n = len(batch["target"])
         for key, value in zip(("loss", "base_loss", "var_loss"), parts):

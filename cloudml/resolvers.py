@@ -1,4 +1,5 @@
-"""OmegaConf resolvers used by conf/ (registered on import by the entry points)."""
+"""OmegaConf resolvers used by conf/, registered when the cloudml package is imported
+(so also in launcher child processes that unpickle a training job)."""
 
 import sys
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -34,9 +35,14 @@ def _build_all(group: DictConfig | None) -> list:
 def checked_checkpoint(path: Path) -> Path:
     """`path` if it loads as a checkpoint with `weights_only=True` (no arbitrary pickles)."""
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it all
+            warnings.simplefilter("ignore")
+            content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... here
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        if "WeightsUnpickler error:" in text:  # not torch's advice to load it unsafely: what it refused
+            text = "refused by weights_only loading: " + text.split("WeightsUnpickler error:", 1)[1].strip()
+        reason = text.splitlines()[0].split(". ")[0][:160] if text else type(exc).__name__
         raise CloudMLError(
             f"{path}: not a loadable checkpoint ({reason}); delete it to restart this job from scratch"
         ) from None
@@ -54,6 +60,8 @@ def run(cfg: DictConfig, out_dir: Path) -> str:
     epochs = cfg.trainer.max_epochs
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise CloudMLError(f"trainer.max_epochs={epochs}: expected an integer >= 1")
+    loss = build(cfg.loss)  # config and checkpoint are checked before the data is read (minutes on a big file)
+    ckpt = checked_checkpoint(out_dir / "checkpoints" / "last.ckpt") if state == "resume" else None
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -64,10 +72,10 @@ def run(cfg: DictConfig, out_dir: Path) -> str:
     frames, channels, height, width = data.frame_shape
     model = build(cfg.model, in_channels=channels, frames=frames, image_size=(height, width),
                         n_scalars=data.n_scalars)  # fmt: skip
-    loss = build(cfg.loss)
     scheduler = build(cfg.scheduler) if cfg.get("scheduler") else None
     module = CloudBaseRegressor(model, loss, build(cfg.optimizer), scheduler,
-                                data.stats["target"]["mean"], data.stats["target"]["std"])  # fmt: skip
+                                data.stats["target"]["mean"], data.stats["target"]["std"],
+                                max_nonfinite_steps=cfg.nan_guard.max_skipped_steps)  # fmt: skip
     info = data.describe()
     print(
         f"[cloudml] {out_dir}: {state} | model {cfg.model.temporal}/{count_parameters(model):,} parameters | "
@@ -78,6 +86,5 @@ def run(cfg: DictConfig, out_dir: Path) -> str:
     )
     trainer: L.Trainer = build(cfg.trainer, callbacks=_build_all(cfg.callbacks),
                                logger=_build_all(cfg.get("logger")) or False)  # fmt: skip
-    ckpt = checked_checkpoint(out_dir / "checkpoints" / "last.ckpt") if state == "resume" else None
     trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True)
     return state

@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from cloudml.data.synthetic import SyntheticConfig, write
 
@@ -53,6 +54,15 @@ def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None, timeout: int 
     """Run `python <args>` as a user would, with the synthetic cache in the test's tmp dir."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def jobs_by_lambda(sweep_dir) -> dict:
+    """λ -> job directory, read from each job's Hydra overrides record."""
+    out = {}
+    for overrides in sweep_dir.glob("*/.hydra/overrides.yaml"):
+        lam = next(o for o in OmegaConf.load(overrides) if o.startswith("loss.variance_lambda="))
+        out[float(lam.split("=")[1])] = overrides.parent.parent
+    return out
 
 
 @pytest.fixture

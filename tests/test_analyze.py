@@ -109,15 +109,6 @@ def test_cli_writes_table2_selection_and_reports_broken_runs(tmp_path):
     assert "[pending]" in txt and "Theory:" in txt and "Baselines on the same split" in txt
 
 
-def test_cli_error_for_missing_sweep_dir_is_one_line_exit_2(tmp_path):
-    missing = tmp_path / "no_such_sweep"
-    proc = run_analyze(f"sweep_dir={missing}", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("analyze.py: error: ") and str(missing) in proc.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no Hydra outputs/ folder either
-
-
 def test_sweep_without_runs_and_unwritable_results_dir_are_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CloudMLError, match="holds no runs"):

@@ -7,22 +7,13 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import TINY_RUN, run_cli
+from conftest import jobs_by_lambda, TINY_RUN, run_cli
 
 
 def sweep(sweep_dir, cli_env, *extra):
     result = run_cli("train.py", "-m", "loss.variance_lambda=0,1", *TINY_RUN, f"hydra.sweep.dir={sweep_dir}", *extra, env=cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
-
-
-def jobs_by_lambda(sweep_dir) -> dict:
-    """λ -> job directory, read from each job's Hydra overrides record."""
-    out = {}
-    for overrides in sweep_dir.glob("*/.hydra/overrides.yaml"):
-        lam = next(o for o in OmegaConf.load(overrides) if o.startswith("loss.variance_lambda="))
-        out[float(lam.split("=")[1])] = overrides.parent.parent
-    return out
 
 
 def test_sweep_then_analyze_gives_table2_from_the_runs(tmp_path, cli_env):

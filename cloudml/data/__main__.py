@@ -40,10 +40,7 @@ def check(path: str, keys: DataKeys, split_kind: str, val_fraction: float) -> st
     if stats["nonfinite"]:
         raise CloudMLError(f"{meta.path}: key '{keys.images}' has {stats['nonfinite']} non-finite pixels, expected finite values")
     lines.append(f"images: range {stats['min']:.4g}..{stats['max']:.4g}, non-finite 0")
-    split_cfg = {"kind": split_kind, "val_fraction": val_fraction}
-    if "default_val_flights" in meta.attrs:
-        split_cfg["val_flights"] = [str(v) for v in np.atleast_1d(meta.attrs["default_val_flights"])]
-    split = make_split(meta, **split_cfg)
+    split = make_split(meta, split_kind, val_fraction=val_fraction)
     held = f" (validation flights: {', '.join(split.val_flights)})" if split.val_flights else ""
     lines.append(f"split {split.kind}: {len(split.train)} train / {len(split.val)} validation{held}")
     lines.append("OK: this file would train")

@@ -77,10 +77,7 @@ class CloudDataModule(L.LightningDataModule):
             return
         self.path = resolve_path(self.path_arg, self.synthetic, self.cache_dir)
         self.meta = meta = read_metadata(self.path, self.keys)
-        split_cfg = dict(self.split_cfg)
-        if not split_cfg.get("val_flights") and "default_val_flights" in meta.attrs:
-            split_cfg["val_flights"] = [str(v) for v in np.atleast_1d(meta.attrs["default_val_flights"])]
-        self.split = split = make_split(meta, **split_cfg)
+        self.split = split = make_split(meta, **self.split_cfg)
         if self.batch_size < 1 or self.batch_size > len(split.train):
             raise CloudMLError(
                 f"data.batch_size={self.batch_size}: expected 1..{len(split.train)} (the training split's size)"

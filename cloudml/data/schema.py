@@ -6,6 +6,7 @@ what was found and what was expected, before any training starts.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -68,6 +69,17 @@ def open_h5(path: str | Path) -> h5py.File:
         raise CloudMLError(f"{path}: cannot be read as HDF5, truncated or corrupt ({reason})") from None
 
 
+@contextmanager
+def readable(path, what: str = ""):
+    """Damage found while reading (h5py raises OSError, KeyError or RuntimeError, e.g. a
+    corrupt compressed chunk) becomes a one-line error instead of a traceback."""
+    try:
+        yield
+    except (OSError, KeyError, RuntimeError) as exc:
+        reason = str(exc.args[0] if exc.args else exc).strip().splitlines()[0][:160] or type(exc).__name__
+        raise CloudMLError(f"{path}: {what + ' ' if what else ''}cannot be read, truncated or corrupt ({reason})") from None
+
+
 def _dataset(f: h5py.File, key: str, what: str) -> h5py.Dataset:
     if key not in f:
         found = ", ".join(sorted(f.keys())) or "nothing"
@@ -104,7 +116,7 @@ def _plain(value):
 
 def read_metadata(path: str | Path, keys: DataKeys = DataKeys()) -> FileMetadata:
     """Check the schema and the values of the small arrays; images are only shape-checked."""
-    with open_h5(path) as f:
+    with open_h5(path) as f, readable(Path(path)):
         images = _dataset(f, keys.images, "camera frames, (N, T, H, W) or (N, T, C, H, W)")
         if images.ndim not in (4, 5):
             raise CloudMLError(
@@ -202,7 +214,7 @@ def read_images(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
 def image_statistics(path: Path, keys: DataKeys, rows: np.ndarray, chunk_rows: int = 1024) -> dict:
     """Per-channel mean/std, range and non-finite count of the frames at `rows`, read in chunks."""
     rows = np.sort(np.asarray(rows))
-    with open_h5(path) as f:
+    with open_h5(path) as f, readable(path, f"key '{keys.images}'"):
         dset = f[keys.images]
         total = s = ss = None
         lo, hi, nonfinite = np.inf, -np.inf, 0

@@ -38,7 +38,12 @@ def make_split(
     fold: int = 0,
     seed: int = 0,
 ) -> Split:
-    """Split the samples of `meta`; `val_flights=None` holds out the last flights by id."""
+    """Split the samples of `meta`. Without `val_flights`, the flight split holds out the file's
+    `default_val_flights` attribute if it has one (the synthetic data), else the last flights by id."""
+    source = "data.split.val_flights"
+    if not val_flights and "default_val_flights" in meta.attrs:
+        val_flights = [str(v) for v in np.atleast_1d(meta.attrs["default_val_flights"])]
+        source = "the file's default_val_flights attribute"
     if kind not in SPLITS:
         raise CloudMLError(f"data.split.kind={kind!r}: expected one of {', '.join(SPLITS)}")
     if not 0.0 < val_fraction < 1.0:
@@ -77,7 +82,7 @@ def make_split(
             unknown = [v for v in val_flights if v not in by_name]
             if unknown:
                 raise CloudMLError(
-                    f"{meta.path}: data.split.val_flights names {', '.join(map(str, unknown))}, "
+                    f"{meta.path}: {source} names {', '.join(map(str, unknown))}, "
                     f"not in the file's flights ({', '.join(by_name)})"
                 )
             held = [by_name[v] for v in val_flights]
