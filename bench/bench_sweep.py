@@ -52,7 +52,7 @@ def main() -> None:
                            f"selected_loss_config={tmp / 'selected.yaml'}"], env)  # fmt: skip
         sweeps[launcher] = t_sweep
         rows += [(f"sweep, {launcher} launcher (6 λ x {args.epochs} epochs)", t_sweep),
-                 (f"analyze.py on that sweep", t_analyze), (f"sweep + analyze, {launcher}", t_sweep + t_analyze)]
+                 ("analyze.py on that sweep", t_analyze), (f"sweep + analyze, {launcher}", t_sweep + t_analyze)]
     print(f"{os.cpu_count()} CPU cores; built-in data generated beforehand; times in seconds")
     print(f"{'what':<48}{'seconds':>10}")
     for name, seconds in rows:

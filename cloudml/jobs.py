@@ -23,7 +23,7 @@ from cloudml.io import atomic_write, write_json
 FINISHED = ("completed", "diverged")
 HYDRA_RECORD = ("config.yaml", "hydra.yaml", "overrides.yaml")
 # Settings that change where or how fast a job runs, not what it computes.
-VOLATILE = {"data": ("num_workers", "path_display")}
+VOLATILE = {"data": ("num_workers",)}
 
 
 def identity(cfg: DictConfig) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 
@@ -16,6 +15,9 @@ from cloudml.errors import CloudMLError
 from cloudml.jobs import job_state
 from cloudml.models import count_parameters
 from cloudml.module import CloudBaseRegressor
+
+# Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates: library noise, not ours.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 def build(node: DictConfig, **kwargs):

@@ -47,7 +47,9 @@ def _stability(group: pd.DataFrame) -> tuple[bool | None, str]:
         return True, "Stable"
     if len(outcome) == 1:
         return False, f"Unstable ({problems[0][1]})"
-    return False, "Unstable (" + "; ".join(f"seed {s}: {m}" for s, m in problems) + ")"
+    # Table 2 names how many seeds and the first reason; each run's own reason is in its CSV row.
+    more = f"; {len(problems) - 1} more in the per-seed rows" if len(problems) > 1 else ""
+    return False, f"Unstable ({len(problems)} of {len(outcome)} seeds; seed {problems[0][0]}: {problems[0][1]}{more})"
 
 
 def summarise_lambda(lam: float, group: pd.DataFrame, in_program: bool) -> dict:
