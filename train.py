@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> None:
 def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().parent / "conf") -> str | None:
     """The one-line error for `group=name` where conf/<group>/<name>.yaml does not exist (Hydra's
     own message is a dozen lines), or None. Only plain names in cloudml's own groups are checked."""
-    if any(a.startswith(("hydra.searchpath", "--config-dir", "-cd")) for a in argv):
+    if any(a.startswith(("hydra.searchpath", "--config-dir", "-cd", "--config-path", "-cp")) for a in argv):
         return None  # configs may come from elsewhere: let Hydra look
     for arg in argv:
         key, sep, value = arg.lstrip("+").partition("=")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 from typing import Callable, Optional
 
 import lightning as L
@@ -113,6 +114,13 @@ class CloudBaseRegressor(L.LightningModule):
             gathered = self.all_gather(torch.cat([local.to(self.device), pad])).reshape(-1, 3).cpu()
             local = gathered[gathered[:, 0] >= 0]
         return local[torch.argsort(local[:, 0])]
+
+    def teardown(self, stage: str) -> None:
+        # A ddp_spawn rank exits through os._exit, skipping the atexit hook that would close its
+        # process group; gloo's threads then sometimes abort the exit ("terminate called").
+        spawned_rank = multiprocessing.parent_process() is not None
+        if stage == "fit" and spawned_rank and torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     # -- optimisation -------------------------------------------------------------------
     def configure_optimizers(self):

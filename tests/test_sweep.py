@@ -2,12 +2,13 @@
 launchers), re-run skipping finished jobs, analyze.py on what the runs wrote, loss=selected."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import jobs_by_lambda, TINY_RUN, run_cli
+from conftest import REPO, jobs_by_lambda, TINY_RUN, run_cli
 
 
 def sweep(sweep_dir, cli_env, *extra):
@@ -62,10 +63,10 @@ def test_joblib_launcher_runs_the_sweep_in_parallel_processes(tmp_path, cli_env)
 
 
 def test_loss_selected_composes_the_lambda_analyze_wrote(tmp_path, cli_env):
-    conf = tmp_path / "conf" / "loss"
-    conf.mkdir(parents=True)
-    (conf / "selected.yaml").write_text("defaults:\n  - variance_preserving\n  - _self_\nvariance_lambda: 2.0\n")
-    result = run_cli("train.py", "loss=selected", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "--cfg", "job", env=cli_env)
+    conf = tmp_path / "conf"  # a copy of conf/, so a selected.yaml of the user's own sweep cannot interfere
+    shutil.copytree(REPO / "conf", conf)
+    (conf / "loss" / "selected.yaml").write_text("defaults:\n  - variance_preserving\n  - _self_\nvariance_lambda: 2.0\n")
+    result = run_cli("train.py", "--config-path", str(conf), "loss=selected", "--cfg", "job", env=cli_env)
     assert result.returncode == 0, result.stderr
     loss = OmegaConf.create(result.stdout).loss
     assert loss.variance_lambda == 2.0 and loss.denominator == "dataset"
