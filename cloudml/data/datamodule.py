@@ -89,12 +89,8 @@ class CloudDataModule(L.LightningDataModule):
         rows_bytes = (len(split.train) + len(split.val)) * meta.image_bytes / meta.n
         self.in_memory = rows_bytes <= self.memory_budget_mb * 2**20
         # Lazy reading caches whole chunks in half the budget (the other half: everything else).
-        with open_h5(self.path) as f:
-            dset = f[self.keys.images]
-            chunk_bytes = (dset.chunks[0] if dset.chunks else 64) * meta.image_bytes / meta.n
-        cache_chunks = max(1, int(self.memory_budget_mb * 2**20 / 2 // chunk_bytes))
         make = lambda rows: H5Samples(self.path, self.keys, rows, meta.target, scalars, self.normalizer,
-                                      self.in_memory, cache_chunks)  # fmt: skip
+                                      self.in_memory, cache_mb=self.memory_budget_mb / 2)  # fmt: skip
         self.train_set, self.val_set = make(split.train), make(split.val)
 
     # -- what the model and the run need to know ---------------------------------------

@@ -59,7 +59,7 @@ class H5Samples(Dataset):
         scalars: np.ndarray,
         normalizer: Normalizer,
         in_memory: bool,
-        cache_chunks: int = 16,
+        cache_mb: float = 64,
     ):
         self.path, self.keys, self.rows = Path(path), keys, np.asarray(rows, np.int64)
         self.norm = normalizer
@@ -69,11 +69,12 @@ class H5Samples(Dataset):
         self._h5: Optional[h5py.File] = None
         self._pid: Optional[int] = None
         self._blocks: OrderedDict = OrderedDict()  # chunk id -> normalised frames (lazy mode)
-        self.cache_chunks = max(1, int(cache_chunks))
         with h5py.File(self.path, "r") as f:
             dset = f[keys.images]
             self.n_file = dset.shape[0]
             self.chunk_rows = dset.chunks[0] if dset.chunks else 64  # rows read together
+            chunk_bytes = self.chunk_rows * int(np.prod(dset.shape[1:])) * 4  # as float32
+            self.cache_chunks = max(1, int(cache_mb * 2**20 // chunk_bytes))  # lazy mode's LRU size
             if in_memory:
                 self.images = normalizer.images(read_images(dset, self.rows))
 
