@@ -16,6 +16,7 @@ TRAIN_CASES = {
     "negative_epochs": (["trainer.max_epochs=-1"], "trainer.max_epochs=-1: expected an integer >= 1"),
     "batch_larger_than_training_split": (["data.batch_size=1000"], "data.batch_size=1000: expected 1..40 (the training split's size)"),
     "unknown_model": (["model=resnet"], "model=resnet: no such config in conf/model/ (expected one of cnn, cnn_spatial, cnn_spatial_multiscale, cnn_spatial_temporal, transformer)"),
+    "missing_scratch_dir": (["data.memory_budget_mb=0", "data.scratch_dir=/nonexistent/scratch"], "data.scratch_dir=/nonexistent/scratch: No such file or directory (expected a writable directory)"),
     "unknown_data": (["data=era5"], "data=era5: no such config in conf/data/ (expected one of default, synthetic_weak)"),
 }  # fmt: skip
 

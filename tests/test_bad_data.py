@@ -138,9 +138,11 @@ def test_bad_file_is_refused_by_the_data_check_and_by_train_py_in_one_line(refus
 def lazy_run(tmp_path_factory, tiny_h5):
     """A finished run on a file (0.47 MB of frames) about 47 times its memory budget (0.01 MB)."""
     root = tmp_path_factory.mktemp("lazy")
+    (root / "tmp").mkdir()
     result = run_cli("train.py", f"data.path={tiny_h5}", "data.memory_budget_mb=0.01", f"hydra.run.dir={root / 'run'}",
-                     *SMALL_MODEL, "trainer.max_epochs=2", env={"CLOUDML_CACHE": str(root / "cache")})  # fmt: skip
+                     *SMALL_MODEL, "trainer.max_epochs=2", env={"CLOUDML_CACHE": str(root / "cache"), "TMPDIR": str(root / "tmp")})  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    assert list((root / "tmp").iterdir()) == []  # lazy reading's scratch copies are gone with the run
     return root / "run"
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from cloudml.data.datamodule import CloudDataModule
+from cloudml.data.dataset import BatchOrder
+from cloudml.data.lazy import BlockCache
 from cloudml.data.schema import read_metadata
 from cloudml.data.splits import make_split
 from conftest import run_cli, write_h5
@@ -60,15 +62,71 @@ def test_synthetic_file_names_validation_flights_and_stores_its_oracle(tiny_h5):
     assert len(meta.attrs["default_val_flights"]) == 1  # 30 % of 4 flights
 
 
-def test_lazy_reading_gives_the_same_batches_as_in_memory(tiny_h5):
-    loaded = {}
-    for budget in (2048, 0):
-        dm = CloudDataModule(str(tiny_h5), batch_size=16, memory_budget_mb=budget)
-        dm.setup()
-        assert dm.in_memory == (budget > 0)
-        loaded[budget] = dm.val_set.__getitems__([5, 0, 17, 3])
-    for key in ("images", "scalars", "target", "index"):
-        assert np.array_equal(loaded[2048][key].numpy(), loaded[0][key].numpy())
+@pytest.mark.parametrize("source", ["scratch copy", "compressed chunks"])
+def test_lazy_reading_gives_the_same_batches_as_in_memory(tiny_h5, tmp_path, source):
+    memory = CloudDataModule(str(tiny_h5), batch_size=16)
+    lazy = CloudDataModule(str(tiny_h5), batch_size=16, memory_budget_mb=0, num_workers=2,
+                           scratch_dir=tmp_path if source == "scratch copy" else False)  # fmt: skip
+    memory.setup()
+    lazy.setup()
+    assert memory.in_memory and not lazy.in_memory
+    for name in ("train_set", "val_set"):
+        positions = np.random.default_rng(0).permutation(len(getattr(memory, name)))
+        for batch in np.array_split(positions, 7):
+            loaded = [getattr(dm, name).__getitems__(batch) for dm in (memory, lazy)]
+            for key in ("images", "scalars", "target", "index"):
+                assert np.array_equal(loaded[0][key].numpy(), loaded[1][key].numpy())
+    by_workers = np.concatenate([b["images"].numpy() for b in lazy.val_dataloader()])  # 2 worker processes
+    assert np.array_equal(by_workers, memory.val_set.images)
+    assert len(list(tmp_path.glob("cloudml-scratch-*"))) == (2 if source == "scratch copy" else 0)
+    lazy.teardown()
+    assert list(tmp_path.iterdir()) == []  # the scratch copies are deleted
+
+
+def test_block_cache_gathers_any_rows_while_holding_few_blocks():
+    data = np.random.default_rng(0).normal(size=(103, 2, 3)).astype(np.float32)
+    loads = []
+
+    def load(block, out):
+        loads.append(block)
+        out[:] = data[block * 10 : block * 10 + len(out)]
+
+    cache = BlockCache(len(data), block_rows=10, row_shape=(2, 3), slots=3, load=load)
+    rng = np.random.default_rng(1)
+    for size in (1, 5, 30, 103):  # up to every block at once: more than the 3 slots
+        for _ in range(20):
+            keys = rng.integers(0, len(data), size)
+            assert np.array_equal(cache.gather(keys), data[keys])
+    assert cache.data.shape == (3, 10, 2, 3)  # never more than 3 blocks held
+    loads.clear()
+    for _ in range(5):
+        cache.gather(np.array([0, 11, 25]))  # blocks 0, 1, 2 stay resident once loaded
+    assert sorted(loads) == [0, 1, 2]
+
+
+def test_shuffled_lazy_epoch_reads_each_block_once_with_prefetching():
+    """BatchOrder's windows of blocks + BlockCache.prefetch: every batch right, no block read
+    twice in an epoch although the cache holds only 8 of its 40 blocks."""
+    data = np.random.default_rng(0).normal(size=(397, 4)).astype(np.float32)
+    loads = []
+
+    def load(block, out):
+        loads.append(block)
+        out[:] = data[block * 10 : block * 10 + len(out)]
+
+    cache = BlockCache(len(data), block_rows=10, row_shape=(4,), slots=8, load=load)
+    order = BatchOrder(len(data), 16, shuffle=True, drop_last=False, blocks=np.arange(len(data)) // 10,
+                       window=4, prefetch=cache.prefetch)  # fmt: skip
+    for epoch in range(3):
+        order.set_epoch(epoch)
+        loads.clear()
+        seen = []
+        for batch in order:
+            assert np.array_equal(cache.gather(batch), data[batch])
+            seen.append(batch)
+        assert sorted(np.concatenate(seen).tolist()) == list(range(len(data)))
+        assert len(loads) == len(set(loads))  # no block read twice in an epoch
+        assert len(loads) == 40 if epoch == 0 else len(loads) >= 40 - 8  # later epochs reuse resident blocks
 
 
 def test_data_check_cli_reports_a_good_file(tiny_h5):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import lightning as L
 import numpy as np
@@ -61,10 +61,11 @@ class CloudDataModule(L.LightningDataModule):
         num_workers: int = 0,
         memory_budget_mb: float = 2048,
         cache_dir: Optional[str] = None,
+        scratch_dir: Union[str, None, bool] = None,
         synthetic: Optional[dict] = None,
     ):
         super().__init__()
-        self.path_arg, self.synthetic, self.cache_dir = path, synthetic, cache_dir
+        self.path_arg, self.synthetic, self.cache_dir, self.scratch_dir = path, synthetic, cache_dir, scratch_dir
         self.keys = DataKeys(**(keys or {}))
         self.split_cfg = dict(split or {})
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
@@ -88,10 +89,23 @@ class CloudDataModule(L.LightningDataModule):
         self.normalizer = Normalizer(self.stats)
         rows_bytes = (len(split.train) + len(split.val)) * meta.image_bytes / meta.n
         self.in_memory = rows_bytes <= self.memory_budget_mb * 2**20
-        # Lazy reading caches whole chunks in half the budget (the other half: everything else).
+        # Lazy reading caches whole blocks in half the budget (the other half: everything else).
         make = lambda rows: H5Samples(self.path, self.keys, rows, meta.target, scalars, self.normalizer,
-                                      self.in_memory, cache_mb=self.memory_budget_mb / 2)  # fmt: skip
-        self.train_set, self.val_set = make(split.train), make(split.val)
+                                      self.in_memory, cache_mb=self.memory_budget_mb / 2,
+                                      scratch_dir=self.scratch_dir)  # fmt: skip
+        self.train_set = make(split.train)
+        try:
+            self.val_set = make(split.val)
+        except BaseException:
+            self.teardown()
+            raise
+
+    def teardown(self, stage: Optional[str] = None) -> None:
+        """Delete lazy mode's scratch copies; a later `setup` builds the datasets again."""
+        for dataset in (self.train_set, self.val_set):
+            if dataset is not None:
+                dataset.close()
+        self.train_set = self.val_set = None
 
     # -- what the model and the run need to know ---------------------------------------
     @property
@@ -138,8 +152,9 @@ class CloudDataModule(L.LightningDataModule):
             return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=drop_last, **workers)
         order = BatchOrder(len(dataset), self.batch_size, shuffle=train, drop_last=drop_last,
                            seed=int(self.split_cfg.get("seed") or 0),
-                           chunks=None if self.in_memory else dataset.chunk_of_position,
-                           window=dataset.cache_chunks)  # fmt: skip
+                           blocks=None if self.in_memory else dataset.block_of_position,
+                           window=1 if self.in_memory else max(1, dataset.cache.slots // 2),
+                           prefetch=None if self.in_memory or self.num_workers else dataset.cache.prefetch)  # fmt: skip
         return DataLoader(dataset, batch_sampler=order, **workers)
 
     def train_dataloader(self) -> DataLoader:

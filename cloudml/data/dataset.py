@@ -1,25 +1,24 @@
 """A torch Dataset over samples of the HDF5 file, normalised with training-split statistics.
 
 Batches are read whole through `__getitems__`, given as numpy index arrays by `BatchOrder`.
-The file is held in memory when the rows fit the memory budget. Otherwise it is read lazily,
-one whole HDF5 chunk at a time into a small cache (one h5py handle per DataLoader worker),
-and the training order is shuffled within windows of chunks, so that every compressed chunk
-is decompressed once per epoch instead of once per sample.
+The split is held in memory when it fits the memory budget. Otherwise it is read lazily in
+blocks (cloudml/data/lazy.py), and the training order is shuffled within windows of blocks,
+so that every block is read once per epoch instead of once per sample.
 """
 
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from cloudml.data.schema import DataKeys, read_images
+from cloudml.data.lazy import BlockCache, ScratchCopy
+from cloudml.data.schema import DataKeys, open_h5, read_images, readable
 
 
 class Normalizer:
@@ -35,7 +34,9 @@ class Normalizer:
         self.t_std = float(stats["target"]["std"])
 
     def images(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.img_mean) / np.maximum(self.img_std, 1e-8)
+        out = x - self.img_mean
+        out /= np.maximum(self.img_std, 1e-8)
+        return out
 
     def scalars(self, x: np.ndarray) -> np.ndarray:
         return (x - self.sc_mean) / np.maximum(self.sc_std, 1e-8)
@@ -48,7 +49,12 @@ class Normalizer:
 
 
 class H5Samples(Dataset):
-    """Samples `rows` of the file as dicts of tensors: images (T, C, H, W), scalars, target, index."""
+    """Samples `rows` of the file as dicts of tensors: images (T, C, H, W), scalars, target, index.
+
+    Frames are held in memory when `in_memory`; otherwise they are read in blocks through a
+    `BlockCache` of `cache_mb`, from a `ScratchCopy` in `scratch_dir` (None: $TMPDIR), or,
+    with `scratch_dir=False`, from the file's own chunks (decompressed every epoch).
+    """
 
     def __init__(
         self,
@@ -60,74 +66,68 @@ class H5Samples(Dataset):
         normalizer: Normalizer,
         in_memory: bool,
         cache_mb: float = 64,
+        scratch_dir: Union[str, None, bool] = None,
     ):
         self.path, self.keys, self.rows = Path(path), keys, np.asarray(rows, np.int64)
         self.norm = normalizer
         self.target = normalizer.target(target[self.rows]).astype(np.float32)
         self.scalars = normalizer.scalars(scalars[self.rows]).astype(np.float32)
         self.images: Optional[np.ndarray] = None
+        self.scratch: Optional[ScratchCopy] = None
+        self.cache: Optional[BlockCache] = None
         self._h5: Optional[h5py.File] = None
-        self._pid: Optional[int] = None
-        self._blocks: OrderedDict = OrderedDict()  # chunk id -> normalised frames (lazy mode)
-        with h5py.File(self.path, "r") as f:
+        with open_h5(self.path) as f, readable(self.path, f"key '{keys.images}'"):
             dset = f[keys.images]
-            self.n_file = dset.shape[0]
-            self.chunk_rows = dset.chunks[0] if dset.chunks else 64  # rows read together
-            chunk_bytes = self.chunk_rows * int(np.prod(dset.shape[1:])) * 4  # as float32
-            self.cache_chunks = max(1, int(cache_mb * 2**20 // chunk_bytes))  # lazy mode's LRU size
+            row_shape = dset.shape[1:] if dset.ndim == 5 else (dset.shape[1], 1, *dset.shape[2:])
             if in_memory:
                 self.images = normalizer.images(read_images(dset, self.rows))
+                return
+            if scratch_dir is not False:  # blocks of ~1 MB of consecutive positions
+                self.scratch = ScratchCopy(dset, self.rows, normalizer.images, scratch_dir, row_shape)
+                block_rows = max(1, 2**20 // self.scratch.row_bytes)
+                n_keys, load = len(self.rows), self._load_scratch
+            else:  # blocks are the file's chunks, each decompressed once per epoch
+                block_rows = dset.chunks[0] if dset.chunks else 64
+                n_keys, load = dset.shape[0], self._load_chunk
+        slots = cache_mb * 2**20 // (block_rows * int(np.prod(row_shape)) * 4)
+        threads = 2 if self.scratch is not None else 1  # h5py runs one call at a time, and its handle is opened lazily
+        self.cache = BlockCache(n_keys, block_rows, row_shape, slots, load, threads)
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _dataset(self) -> h5py.Dataset:
-        if self._h5 is None or self._pid != os.getpid():  # one handle per worker process
-            self._h5 = h5py.File(self.path, "r", rdcc_nbytes=64 * 2**20)
-            self._pid = os.getpid()
-        return self._h5[self.keys.images]
-
     def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_h5"], state["_blocks"] = None, OrderedDict()  # h5py handles cannot cross processes
-        return state
+        return {**self.__dict__, "_h5": None}  # h5py handles cannot cross processes
+
+    def _load_scratch(self, block: int, out: np.ndarray) -> None:
+        self.scratch.read_into(block * self.cache.block_rows, out)
+
+    def _load_chunk(self, block: int, out: np.ndarray) -> None:
+        if self._h5 is None or self._h5_pid != os.getpid():  # one handle per worker process
+            self._h5, self._h5_pid = h5py.File(self.path, "r"), os.getpid()
+        start = block * self.cache.block_rows
+        out[:] = self.norm.images(read_images(self._h5[self.keys.images], np.arange(start, start + len(out))))
+
+    def _cache_keys(self, positions: np.ndarray) -> np.ndarray:
+        """What the block cache is indexed by: positions (scratch copy) or file rows (chunks)."""
+        return positions if self.scratch is not None else self.rows[positions]
 
     @property
-    def chunk_of_position(self) -> np.ndarray:
-        """HDF5 chunk index of every sample (for chunk-aware shuffling)."""
-        return self.rows // self.chunk_rows
+    def block_of_position(self) -> np.ndarray:
+        """Cache block of every sample (for block-aware shuffling in lazy mode)."""
+        return self._cache_keys(np.arange(len(self.rows))) // self.cache.block_rows
 
-    def _block(self, chunk: int) -> np.ndarray:
-        """Normalised frames of one HDF5 chunk, from a small LRU cache."""
-        if chunk in self._blocks:
-            self._blocks.move_to_end(chunk)
-            return self._blocks[chunk]
-        start = chunk * self.chunk_rows
-        block = self._dataset()[start : min(start + self.chunk_rows, self.n_file)]
-        block = np.asarray(block, np.float32)
-        block = self.norm.images(block[:, :, None] if block.ndim == 4 else block)
-        self._blocks[chunk] = block
-        if len(self._blocks) > self.cache_chunks:
-            self._blocks.popitem(last=False)
-        return block
-
-    def _read_lazily(self, rows: np.ndarray) -> np.ndarray:
-        chunks = rows // self.chunk_rows
-        out = None
-        for chunk in np.unique(chunks):
-            block = self._block(int(chunk))
-            if out is None:
-                out = np.empty((len(rows), *block.shape[1:]), np.float32)
-            here = chunks == chunk
-            out[here] = block[rows[here] - chunk * self.chunk_rows]
-        return out
+    def close(self) -> None:
+        """Delete the scratch copy (lazy mode); the dataset is unusable afterwards."""
+        if self.scratch is not None:
+            self.scratch.remove()
 
     def __getitems__(self, positions: list) -> dict:
         pos = np.asarray(positions, np.int64)
         if self.images is not None:
             images = self.images[pos]
         else:
-            images = self._read_lazily(self.rows[pos])
+            images = self.cache.gather(self._cache_keys(pos))
         return {
             "images": torch.from_numpy(np.ascontiguousarray(images, np.float32)),
             "scalars": torch.from_numpy(self.scalars[pos]),
@@ -142,37 +142,55 @@ class H5Samples(Dataset):
 class BatchOrder(Sampler):
     """Batches of dataset positions as numpy arrays, reshuffled every epoch.
 
-    With `chunks` (lazy reading), the order is shuffled within windows of `window` whole
-    HDF5 chunks taken in random order: a batch mixes samples of up to `window` chunks, and
-    each chunk is read once per epoch. Lightning calls `set_epoch`, so a resumed run sees
-    the same order as an uninterrupted one.
+    With `blocks` (lazy reading: the cache block of every position), the order is shuffled
+    within windows of `window` whole blocks taken in random order: a batch mixes samples of
+    up to `window` blocks, and each block is read once per epoch. `prefetch(blocks, keep,
+    restart)` is told each window's blocks as the batches of the window before it begin. Lightning calls
+    `set_epoch`, so a resumed run sees the same order as an uninterrupted one.
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int = 0,
-                 chunks: Optional[np.ndarray] = None, window: int = 16):  # fmt: skip
+                 blocks: Optional[np.ndarray] = None, window: int = 16, prefetch: Optional[Callable] = None):  # fmt: skip
         self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
-        self.seed, self.chunks, self.window, self.epoch = seed, chunks, max(1, window), 0
+        self.seed, self.blocks, self.window, self.epoch = seed, blocks, max(1, window), 0
+        self.prefetch = prefetch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.n)
+    def windows(self) -> list:
+        """The epoch's order as windows: a list of (positions, their blocks)."""
+        if self.blocks is None:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            return [(rng.permutation(self.n) if self.shuffle else np.arange(self.n), None)]
+        if not self.shuffle:  # in order, windows of consecutive blocks
+            ids = np.unique(self.blocks)
+            return [(np.flatnonzero(np.isin(self.blocks, w)), w) for w in np.array_split(ids, -(-len(ids) // self.window))]
         rng = np.random.default_rng([self.seed, self.epoch])
-        if self.chunks is None:
-            return rng.permutation(self.n)
-        ids = rng.permutation(np.unique(self.chunks))
+        ids = rng.permutation(np.unique(self.blocks))
         parts = []
         for i in range(0, len(ids), self.window):
-            members = np.flatnonzero(np.isin(self.chunks, ids[i : i + self.window]))
-            parts.append(rng.permutation(members))
-        return np.concatenate(parts)
+            members = np.flatnonzero(np.isin(self.blocks, ids[i : i + self.window]))
+            parts.append((rng.permutation(members), ids[i : i + self.window]))
+        return parts
 
     def __iter__(self):
-        order = self.order()
+        windows = self.windows()
+        order = np.concatenate([positions for positions, _ in windows])
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        if self.prefetch is None:
+            for start in range(0, stop, self.batch_size):
+                yield order[start : start + self.batch_size]
+            return
+        ends = np.cumsum([len(positions) for positions, _ in windows]).tolist()
+        self.prefetch(windows[0][1], restart=True)
+        window, prefetched = 0, 0  # the window the next batch begins in; the last one prefetched
         for start in range(0, stop, self.batch_size):
+            while start >= ends[window]:
+                window += 1
+            if prefetched < window + 1 < len(windows):  # window - 1 is done: its slots are free
+                prefetched = window + 1
+                self.prefetch(windows[prefetched][1], keep=windows[window][1])
             yield order[start : start + self.batch_size]
 
     def __len__(self) -> int:

@@ -194,11 +194,10 @@ def read_metadata(path: str | Path, keys: DataKeys = DataKeys()) -> FileMetadata
 
 
 def read_images(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
-    """Read `rows` (any order) as float32 (len, T, C, H, W); h5py needs increasing indices."""
+    """Read `rows` (any order, repeats allowed) as float32 (len, T, C, H, W); h5py needs
+    increasing indices, so the distinct rows are read in order and then arranged."""
     rows = np.asarray(rows)
-    order = np.argsort(rows, kind="stable")
-    sorted_rows = rows[order]
-    unique, inverse = np.unique(sorted_rows, return_inverse=True)
+    unique, inverse = np.unique(rows, return_inverse=True)
     if len(unique) and unique[-1] - unique[0] + 1 == len(unique):
         block = dset[int(unique[0]) : int(unique[-1]) + 1]  # one contiguous slice: fastest
     else:
@@ -206,9 +205,7 @@ def read_images(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     block = np.asarray(block, dtype=np.float32)
     if block.ndim == 4:
         block = block[:, :, None]
-    out = np.empty_like(block[inverse])
-    out[order] = block[inverse]
-    return out
+    return block if np.array_equal(unique, rows) else block[inverse]
 
 
 def image_statistics(path: Path, keys: DataKeys, rows: np.ndarray, chunk_rows: int = 1024) -> dict:
@@ -216,19 +213,20 @@ def image_statistics(path: Path, keys: DataKeys, rows: np.ndarray, chunk_rows: i
     rows = np.sort(np.asarray(rows))
     with open_h5(path) as f, readable(path, f"key '{keys.images}'"):
         dset = f[keys.images]
-        total = s = ss = None
+        total, s, ss = 0, 0.0, 0.0
         lo, hi, nonfinite = np.inf, -np.inf, 0
         for start in range(0, len(rows), chunk_rows):
-            block = read_images(dset, rows[start : start + chunk_rows]).astype(np.float64)
+            block = read_images(dset, rows[start : start + chunk_rows])  # float32; sums in float64
             finite = np.isfinite(block)
-            nonfinite += int((~finite).sum())
+            if not finite.all():
+                nonfinite += int(block.size - np.count_nonzero(finite))
             if nonfinite:
                 continue
-            lo, hi = min(lo, block.min()), max(hi, block.max())
-            per_channel = block.transpose(2, 0, 1, 3, 4).reshape(block.shape[2], -1)
-            s = per_channel.sum(1) + (0 if s is None else s)
-            ss = (per_channel**2).sum(1) + (0 if ss is None else ss)
-            total = per_channel.shape[1] + (0 if total is None else total)
+            axes = (0, 1, 3, 4)  # all but the channel
+            lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+            s = s + block.sum(axes, dtype=np.float64)
+            ss = ss + np.square(block).sum(axes, dtype=np.float64)
+            total += block.size // block.shape[2]
     if nonfinite:
         return {"nonfinite": nonfinite}
     mean = s / total
