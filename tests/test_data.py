@@ -97,6 +97,7 @@ def test_block_cache_gathers_any_rows_while_holding_few_blocks():
         for _ in range(20):
             keys = rng.integers(0, len(data), size)
             assert np.array_equal(cache.gather(keys), data[keys])
+            cache.prefetch(rng.integers(0, 11, 2))  # reservations must never cost a batch its blocks
     assert cache.data.shape == (3, 10, 2, 3)  # never more than 3 blocks held
     loads.clear()
     for _ in range(5):

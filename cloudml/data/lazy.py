@@ -28,8 +28,8 @@ RESERVED = np.iinfo(np.int64).max  # `last_used` of a slot prefetched for a bloc
 
 
 class BlockCache:
-    """Rows `key` of a long array, read `block_rows` at a time by `load(block, out)` into
-    `slots` fixed slots; the least recently used block is evicted.
+    """Rows of a long array (`n_keys` of them), read `block_rows` at a time by
+    `load(block, out)` into `slots` fixed slots; the least recently used block is evicted.
 
     Loads run on `threads` reader threads (file reads release the GIL): the blocks a batch
     lacks are read side by side, and `prefetch` reads blocks the next batches will need
@@ -71,6 +71,7 @@ class BlockCache:
     def _start_loads(self, blocks: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Assign `blocks` the least recently used slots outside `keep` and start reading them."""
         age = self.last_used.copy()
+        age[age == RESERVED] = RESERVED - 1  # a reservation may be given up; `keep` never
         age[keep] = RESERVED
         slots = np.argsort(age, kind="stable")[: len(blocks)]
         for block, slot in zip(blocks.tolist(), slots.tolist()):
@@ -152,8 +153,8 @@ class ScratchCopy:
             raise CloudMLError(f"data.scratch_dir={directory}: {exc.strerror or exc} (expected a writable directory)") from None
         if need > free:
             raise CloudMLError(
-                f"data.scratch_dir={directory}: {free / 2**20:.0f} MB free, the uncompressed copy of the split needs "
-                f"{need / 2**20:.0f} MB (point data.scratch_dir at a larger disk, or set data.scratch_dir=false "
+                f"data.scratch_dir={directory}: {free / 2**20:.3g} MB free, the uncompressed copy of the split needs "
+                f"{need / 2**20:.3g} MB (point data.scratch_dir at a larger disk, or set data.scratch_dir=false "
                 "to decompress the file every epoch)"
             )
         try:
@@ -166,7 +167,11 @@ class ScratchCopy:
         with os.fdopen(fd, "wb") as out:
             for start in range(0, len(rows), step):
                 block = normalize(read_images(dset, rows[start : start + step]))
-                out.write(np.ascontiguousarray(block, np.float32).data)
+                try:
+                    out.write(np.ascontiguousarray(block, np.float32).data)
+                except OSError as exc:  # e.g. the disk filled up meanwhile; the partial copy is deleted
+                    self.remove()
+                    raise CloudMLError(f"data.scratch_dir={directory}: cannot write the scratch copy ({exc.strerror or exc})") from None
         self._file = open(self.path, "rb", buffering=0)
 
     def __getstate__(self):
@@ -185,7 +190,7 @@ class ScratchCopy:
             raise CloudMLError(f"{self.path}: scratch copy is shorter than expected (deleted or truncated while training?)")
 
     def remove(self) -> None:
-        if self._file is not None:
+        if getattr(self, "_file", None) is not None:
             self._file.close()
             self._file = None
         if self._finalizer is not None:
