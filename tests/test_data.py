@@ -1,6 +1,8 @@
 """The data layer on good files: splits, train-only normalisation, lazy = in-memory, the data check.
 (Bad files: tests/test_bad_data.py.)"""
 
+import threading
+
 import h5py
 import numpy as np
 import pytest
@@ -81,6 +83,7 @@ def test_lazy_reading_gives_the_same_batches_as_in_memory(tiny_h5, tmp_path, sou
     assert len(list(tmp_path.glob("cloudml-scratch-*"))) == (2 if source == "scratch copy" else 0)
     lazy.teardown()
     assert list(tmp_path.iterdir()) == []  # the scratch copies are deleted
+    assert not [t for t in threading.enumerate() if t.name.startswith("cloudml-read")]  # and the readers stopped
 
 
 def test_block_cache_gathers_any_rows_while_holding_few_blocks():

@@ -118,7 +118,10 @@ class H5Samples(Dataset):
         return self._cache_keys(np.arange(len(self.rows))) // self.cache.block_rows
 
     def close(self) -> None:
-        """Delete the scratch copy (lazy mode); the dataset is unusable afterwards."""
+        """Stop the reader threads and delete the scratch copy (lazy mode); the dataset is
+        unusable afterwards. (A multirun's jobs share one process: nothing may pile up.)"""
+        if self.cache is not None:
+            self.cache.close()
         if self.scratch is not None:
             self.scratch.remove()
 

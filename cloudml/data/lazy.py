@@ -70,6 +70,12 @@ class BlockCache:
         self.reading = np.zeros(self.n_blocks, bool)  # blocks with a read in `pending`
         self._pool, self._pool_pid = ThreadPoolExecutor(self.threads, thread_name_prefix="cloudml-read"), os.getpid()
 
+    def close(self) -> None:
+        """Finish the reads in flight, stop the reader threads, free the slots."""
+        if self.data is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown(wait=True)
+        self.data, self.pending = None, {}
+
     def _ready(self) -> None:
         if self.data is None or self._pool_pid != os.getpid():  # threads do not survive fork
             self._allocate()
