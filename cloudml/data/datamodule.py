@@ -11,7 +11,8 @@ import numpy as np
 from torch.utils.data import DataLoader, DistributedSampler
 
 from cloudml.data.dataset import BatchOrder, H5Samples, Normalizer, keep_batch
-from cloudml.data.schema import DataKeys, FileMetadata, image_statistics, open_h5, read_metadata
+from cloudml.data.schema import (DataKeys, FileMetadata, frame_statistics, image_statistics, open_h5, read_images,
+                                 read_metadata, readable)
 from cloudml.data.splits import Split, make_split
 from cloudml.data.synthetic import SyntheticConfig, ensure_synthetic
 from cloudml.errors import CloudMLError
@@ -25,12 +26,17 @@ def resolve_path(path: Optional[str], synthetic: Optional[dict], cache_dir: Opti
     return ensure_synthetic(SyntheticConfig(**(synthetic or {})), cache_dir)
 
 
-def fit_statistics(meta: FileMetadata, split: Split, scalars: np.ndarray) -> dict:
-    """Normalisation statistics from the training split only (the program fit them on validation too)."""
+def fit_statistics(meta: FileMetadata, split: Split, scalars: np.ndarray, frames: Optional[dict] = None) -> dict:
+    """Normalisation statistics from the training split only (the program fit them on validation too).
+    Frames come from `frames` (split name -> raw frames, when the split is held in memory) or
+    are read from the file in slabs."""
     train = split.train
     stats = {}
     for name, rows in (("train", train), ("val", split.val)):
-        found = image_statistics(meta.path, meta.keys, rows)
+        if frames is None:
+            found = image_statistics(meta.path, meta.keys, rows)
+        else:
+            found = frame_statistics(frames[name][i : i + 1024] for i in range(0, len(rows), 1024))
         if found["nonfinite"]:
             raise CloudMLError(
                 f"{meta.path}: key '{meta.keys.images}' has {found['nonfinite']} non-finite pixels in the {name} split, expected finite values"
@@ -83,21 +89,25 @@ class CloudDataModule(L.LightningDataModule):
             raise CloudMLError(
                 f"data.batch_size={self.batch_size}: expected 1..{len(split.train)} (the training split's size)"
             )
-        with open_h5(self.path) as f:
-            scalars = f[self.keys.scalars][()].astype(np.float64) if self.keys.scalars else np.zeros((meta.n, 0))
-        self.stats = fit_statistics(meta, split, scalars)
-        self.normalizer = Normalizer(self.stats)
         rows_bytes = (len(split.train) + len(split.val)) * meta.image_bytes / meta.n
         self.in_memory = rows_bytes <= self.memory_budget_mb * 2**20
+        with open_h5(self.path) as f, readable(self.path, f"key '{self.keys.images}'"):
+            scalars = f[self.keys.scalars][()].astype(np.float64) if self.keys.scalars else np.zeros((meta.n, 0))
+            frames = None  # in memory: read once, for the statistics and then the batches
+            if self.in_memory:
+                frames = {name: read_images(f[self.keys.images], rows) for name, rows in (("train", split.train), ("val", split.val))}
+        self.stats = fit_statistics(meta, split, scalars, frames)
+        self.normalizer = Normalizer(self.stats)
         # Lazy reading caches whole blocks in half the budget (the other half: everything else):
         # 3/4 of it for training (its shuffle windows), 1/4 for validation (read in order),
         # shared out between the DataLoader workers, each of which holds its own caches.
         cache_mb = self.memory_budget_mb / 2 / max(1, self.num_workers)
-        make = lambda rows, share: H5Samples(self.path, self.keys, rows, meta.target, scalars, self.normalizer,
-                                             self.in_memory, cache_mb * share, self.scratch_dir)  # fmt: skip
-        self.train_set = make(split.train, 0.75)
+        make = lambda name, share: H5Samples(self.path, self.keys, getattr(split, name), meta.target, scalars,
+                                             self.normalizer, None if frames is None else frames.pop(name),
+                                             cache_mb * share, self.scratch_dir)  # fmt: skip
+        self.train_set = make("train", 0.75)
         try:
-            self.val_set = make(split.val, 0.25)
+            self.val_set = make("val", 0.25)
         except BaseException:
             self.teardown()
             raise

@@ -34,9 +34,10 @@ class Normalizer:
         self.t_std = float(stats["target"]["std"])
 
     def images(self, x: np.ndarray) -> np.ndarray:
-        out = x - self.img_mean
-        out /= np.maximum(self.img_std, 1e-8)
-        return out
+        """Frames (n, T, C, H, W) float32, normalised in place: callers pass frames just read."""
+        x -= self.img_mean
+        x /= np.maximum(self.img_std, 1e-8)
+        return x
 
     def scalars(self, x: np.ndarray) -> np.ndarray:
         return (x - self.sc_mean) / np.maximum(self.sc_std, 1e-8)
@@ -51,9 +52,10 @@ class Normalizer:
 class H5Samples(Dataset):
     """Samples `rows` of the file as dicts of tensors: images (T, C, H, W), scalars, target, index.
 
-    Frames are held in memory when `in_memory`; otherwise they are read in blocks through a
-    `BlockCache` of `cache_mb`, from a `ScratchCopy` in `scratch_dir` (None: $TMPDIR), or,
-    with `scratch_dir=False`, from the file's own chunks (decompressed every epoch).
+    Frames are held in memory when `images` (the raw frames of `rows`, normalised in place)
+    are given; otherwise they are read in blocks through a `BlockCache` of `cache_mb`, from a
+    `ScratchCopy` in `scratch_dir` (None: $TMPDIR), or, with `scratch_dir=False`, from the
+    file's own chunks (decompressed every epoch).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class H5Samples(Dataset):
         target: np.ndarray,
         scalars: np.ndarray,
         normalizer: Normalizer,
-        in_memory: bool,
+        images: Optional[np.ndarray] = None,
         cache_mb: float = 64,
         scratch_dir: Union[str, None, bool] = None,
     ):
@@ -72,16 +74,15 @@ class H5Samples(Dataset):
         self.norm = normalizer
         self.target = normalizer.target(target[self.rows]).astype(np.float32)
         self.scalars = normalizer.scalars(scalars[self.rows]).astype(np.float32)
-        self.images: Optional[np.ndarray] = None
+        self.images = None if images is None else normalizer.images(images)
         self.scratch: Optional[ScratchCopy] = None
         self.cache: Optional[BlockCache] = None
         self._h5: Optional[h5py.File] = None
+        if self.images is not None:
+            return
         with open_h5(self.path) as f, readable(self.path, f"key '{keys.images}'"):
             dset = f[keys.images]
             row_shape = dset.shape[1:] if dset.ndim == 5 else (dset.shape[1], 1, *dset.shape[2:])
-            if in_memory:
-                self.images = normalizer.images(read_images(dset, self.rows))
-                return
             if scratch_dir is not False:  # blocks of ~1 MB of consecutive positions
                 self.scratch = ScratchCopy(dset, self.rows, normalizer.images, scratch_dir, row_shape)
                 block_rows = max(1, 2**20 // self.scratch.row_bytes)

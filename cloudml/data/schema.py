@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import h5py
 import numpy as np
@@ -208,27 +208,31 @@ def read_images(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     return block if np.array_equal(unique, rows) else block[inverse]
 
 
-def image_statistics(path: Path, keys: DataKeys, rows: np.ndarray, chunk_rows: int = 1024) -> dict:
-    """Per-channel mean/std, range and non-finite count of the frames at `rows`, read in chunks."""
-    rows = np.sort(np.asarray(rows))
-    with open_h5(path) as f, readable(path, f"key '{keys.images}'"):
-        dset = f[keys.images]
-        total, s, ss = 0, 0.0, 0.0
-        lo, hi, nonfinite = np.inf, -np.inf, 0
-        for start in range(0, len(rows), chunk_rows):
-            block = read_images(dset, rows[start : start + chunk_rows])  # float32; sums in float64
-            finite = np.isfinite(block)
-            if not finite.all():
-                nonfinite += int(block.size - np.count_nonzero(finite))
-            if nonfinite:
-                continue
-            axes = (0, 1, 3, 4)  # all but the channel
-            lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
-            s = s + block.sum(axes, dtype=np.float64)
-            ss = ss + np.square(block).sum(axes, dtype=np.float64)
-            total += block.size // block.shape[2]
+def frame_statistics(blocks: Iterable[np.ndarray]) -> dict:
+    """Per-channel mean/std, range and non-finite count over float32 blocks (n, T, C, H, W)."""
+    total, s, ss = 0, 0.0, 0.0
+    lo, hi, nonfinite = np.inf, -np.inf, 0
+    for block in blocks:
+        finite = np.isfinite(block)
+        if not finite.all():
+            nonfinite += int(block.size - np.count_nonzero(finite))
+        if nonfinite:
+            continue
+        axes = (0, 1, 3, 4)  # all but the channel; sums in float64
+        lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+        s = s + block.sum(axes, dtype=np.float64)
+        ss = ss + np.square(block).sum(axes, dtype=np.float64)
+        total += block.size // block.shape[2]
     if nonfinite:
         return {"nonfinite": nonfinite}
     mean = s / total
     std = np.sqrt(np.maximum(ss / total - mean**2, 0.0))
     return {"mean": mean.tolist(), "std": std.tolist(), "min": float(lo), "max": float(hi), "nonfinite": 0}
+
+
+def image_statistics(path: Path, keys: DataKeys, rows: np.ndarray, chunk_rows: int = 1024) -> dict:
+    """`frame_statistics` of the frames at `rows`, read from the file `chunk_rows` at a time."""
+    rows = np.sort(np.asarray(rows))
+    with open_h5(path) as f, readable(path, f"key '{keys.images}'"):
+        dset = f[keys.images]
+        return frame_statistics(read_images(dset, rows[i : i + chunk_rows]) for i in range(0, len(rows), chunk_rows))
