@@ -4,6 +4,11 @@ overhead against a bare PyTorch loop, and how epoch time scales with the sample 
     python bench/bench_training.py              # default model and data, 15 epochs
     python bench/bench_training.py --epochs 3   # quicker
 
+Overhead is measured in pairs inside one `Trainer.fit`: before each Lightning epoch, one bare
+epoch runs on an independent copy (same model, batches, optimiser, schedule, metrics, and the
+same torch settings, e.g. deterministic algorithms). This VM's speed drifts 10-30 % within a
+minute, so whole fits timed one after another cannot resolve a 5 % difference; adjacent
+epochs can. The ratio is the median of the per-pair ratios (first pair skipped: warm-up).
 Prints a table. Not a test: numbers depend on the machine (see README, Performance).
 """
 
@@ -14,6 +19,7 @@ import contextlib
 import io
 import logging
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -46,31 +52,64 @@ def build(cfg, cache_dir: str):
     return data, module
 
 
-def lightning_fit(cfg, cache_dir: str, epochs: int, with_run_files: bool) -> float:
+class PairedEpochs(L.Callback):
+    """Before each Lightning epoch, runs and times one bare epoch; a Lightning epoch is timed
+    from its start to the next one's (so it includes every callback's work), the last one
+    until training ends. `setup_s`: from `Trainer.fit` to the first epoch (once per run)."""
+
+    def __init__(self, bare_epoch):
+        self.bare_epoch, self.bare, self.lightning, self.mark = bare_epoch, [], [], None
+        self.fit_called = self.setup_s = None  # set by lightning_fit / the first epoch
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        now = time.perf_counter()
+        if self.mark is None:
+            self.setup_s = now - self.fit_called
+        else:
+            self.lightning.append(now - self.mark)
+        self.bare.append(self.bare_epoch())
+        self.mark = time.perf_counter()
+
+    def on_train_end(self, trainer, module) -> None:
+        self.lightning.append(time.perf_counter() - self.mark)
+
+    def ratios(self) -> list:
+        return [light / bare for bare, light in zip(self.bare[1:], self.lightning[1:])]
+
+
+def lightning_fit(cfg, cache_dir: str, epochs: int, with_run_files: bool, timer: L.Callback = None) -> float:
     """Seconds for Trainer.fit (train + validation every epoch), optionally with cloudml's callbacks."""
     data, module = build(cfg, cache_dir)
-    callbacks = []
+    callbacks = [timer] if timer else []  # first: its epoch-start mark precedes the others' hooks
     out = Path(tempfile.mkdtemp())
     if with_run_files:
         from cloudml.callbacks import LastCheckpoint, RunRecorder
 
-        callbacks = [RunRecorder(str(out), 0.0, 0, "transformer", epochs), LastCheckpoint(str(out / "last.ckpt"))]
+        callbacks += [RunRecorder(str(out), 0.0, 0, "transformer", epochs), LastCheckpoint(str(out / "last.ckpt"))]
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=epochs, logger=False, callbacks=callbacks,
                         enable_checkpointing=with_run_files, enable_progress_bar=False, enable_model_summary=False,
                         num_sanity_val_steps=0, deterministic=True)  # fmt: skip
+    if timer:
+        timer.fit_called = time.perf_counter()
     start = time.perf_counter()
     trainer.fit(module, datamodule=data)
     return time.perf_counter() - start
 
 
-def bare_loop(cfg, cache_dir: str, epochs: int) -> float:
-    """Seconds for the same work in plain PyTorch: same model, batches, optimiser, schedule, metrics."""
+def bare_epochs(cfg, cache_dir: str, epochs: int):
+    """A function running one epoch of the same work in plain PyTorch (same model, batches,
+    optimiser, schedule, metrics) on its own copy; returns its seconds."""
     data, module = build(cfg, cache_dir)
     train, val = data.train_dataloader(), data.val_dataloader()
     optimizer = module.optimizer_factory(module.model.parameters())
     scheduler = module.scheduler_factory(optimizer, total_steps=epochs * len(train))
-    start = time.perf_counter()
-    for _ in range(epochs):
+    done = 0
+
+    def epoch() -> float:
+        nonlocal done
+        start = time.perf_counter()
+        train.batch_sampler.set_epoch(done)
+        done += 1
         module.train()
         for batch in train:
             loss = module.loss(module(batch), batch["target"]).total
@@ -84,13 +123,15 @@ def bare_loop(cfg, cache_dir: str, epochs: int) -> float:
             for batch in val:
                 module.val_metrics.update(module.to_km(module(batch)), module.to_km(batch["target"]))
         module.val_metrics.compute()
-    return time.perf_counter() - start
+        return time.perf_counter() - start
+
+    return epoch
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats; medians are reported")
+    parser.add_argument("--repeats", type=int, default=3, help="scaling: repeats per size; medians are reported")
     parser.add_argument("--scaling", type=int, nargs="*", default=[1, 2, 4], help="sample-count multipliers")
     args = parser.parse_args()
     logging.getLogger("lightning").setLevel(logging.WARNING)
@@ -101,19 +142,21 @@ def main() -> None:
 
     with quiet:
         build(cfg, cache)  # generate the synthetic file once, outside the timings
-        bare, light, full = [], [], []
-        for _ in range(args.repeats):  # alternate, so machine drift hits all three alike
-            bare.append(bare_loop(compose_default([]), cache, args.epochs))
-            light.append(lightning_fit(compose_default([]), cache, args.epochs, with_run_files=False))
-            full.append(lightning_fit(compose_default([]), cache, args.epochs, with_run_files=True))
-    b, l, f = median(bare), median(light), median(full)
+        timers = {}
+        for label, run_files in (("Lightning Trainer.fit, no callbacks", False),
+                                 ("Lightning + cloudml run files (as train.py)", True)):  # fmt: skip
+            timers[label] = PairedEpochs(bare_epochs(compose_default([]), cache, args.epochs))
+            lightning_fit(compose_default([]), cache, args.epochs, run_files, timers[label])
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    print(f"default model (transformer) on the default built-in data, {args.epochs} epochs, median of {args.repeats}")
-    print(f"{'loop':<44}{'s/epoch':>10}{'total s':>10}{'vs bare':>10}")
-    for name, t in (("bare PyTorch loop (train + val metrics)", b), ("Lightning Trainer.fit, no callbacks", l),
-                    ("Lightning + cloudml run files (as train.py)", f)):  # fmt: skip
-        print(f"{name:<44}{t / args.epochs:>10.3f}{t:>10.2f}{t / b:>10.3f}")
-
+    print(f"default model (transformer) on the default built-in data; {args.epochs} epochs a fit, "
+          f"{args.epochs - 1} paired epochs (first skipped)")  # fmt: skip
+    print(f"{'loop':<44}{'s/epoch':>9}{'bare s/epoch':>14}{'vs bare [range]':>22}{'fit set-up s':>14}")
+    for label, timer in timers.items():
+        ratios = timer.ratios()
+        spread = f"{statistics.median(ratios):.3f} [{min(ratios):.3f}-{max(ratios):.3f}]"
+        print(f"{label:<44}{statistics.median(timer.lightning[1:]):>9.3f}{statistics.median(timer.bare[1:]):>14.3f}"
+              f"{spread:>22}{timer.setup_s:>14.2f}")  # fmt: skip
+    print("vs bare: median of the per-epoch ratios, each Lightning epoch against the bare epoch run just before it")
     print(f"\nscaling: epoch time vs samples (Lightning + run files, {max(2, args.epochs // 5)} epochs)")
     print(f"{'samples':>10}{'s/epoch':>10}{'per 1k samples':>16}")
     epochs = max(2, args.epochs // 5)

@@ -18,3 +18,17 @@ def test_bench_data_runs_small_and_the_scratch_copy_beats_decompressing_every_ep
     assert lazy > 2 * decompressing, (lazy, decompressing)
     for label, (_, _, ratio, _, above_imports, budget) in rows.items():
         assert 0 < float(ratio) < 5 and int(above_imports) < int(budget) + 300, (label, rows[label])
+
+
+def test_bench_training_pairs_every_lightning_epoch_with_a_bare_one():
+    result = run_cli(str(REPO / "bench" / "bench_training.py"), "--epochs", "3", "--scaling", "1", "--repeats", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {m.group(1).strip(): [float(x) for x in m.groups()[1:]] for m in re.finditer(
+        r"^(Lightning.*?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \[([\d.]+)-([\d.]+)\]\s+([\d.]+)$", result.stdout, re.M)}  # fmt: skip
+    assert set(rows) == {"Lightning Trainer.fit, no callbacks", "Lightning + cloudml run files (as train.py)"}
+    for label, (light, bare, ratio, low, high, _setup) in rows.items():
+        # Same work on the same machine moments apart: Lightning's epoch is the bare epoch plus overhead.
+        assert light > 0 and bare > 0 and low <= ratio <= high and 0.7 < ratio < 1.5, (label, rows[label])
+    assert "2 paired epochs" in result.stdout
+    scaling = re.search(r"^\s+2400\s+([\d.]+)\s+([\d.]+)$", result.stdout, re.M)
+    assert scaling and float(scaling.group(1)) > 0, result.stdout
