@@ -8,7 +8,8 @@ Overhead is measured in pairs inside one `Trainer.fit`: before each Lightning ep
 epoch runs on an independent copy (same model, batches, optimiser, schedule, metrics, and the
 same torch settings, e.g. deterministic algorithms). This VM's speed drifts 10-30 % within a
 minute, so whole fits timed one after another cannot resolve a 5 % difference; adjacent
-epochs can. The ratio is the median of the per-pair ratios (first pair skipped: warm-up).
+epochs can. The ratio is the median of the per-pair ratios of `--fits` fits (each fit's
+first pair skipped: warm-up).
 Prints a table. Not a test: numbers depend on the machine (see README, Performance).
 """
 
@@ -131,6 +132,7 @@ def bare_epochs(cfg, cache_dir: str, epochs: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--fits", type=int, default=2, help="overhead: fits per variant, their pairs pooled")
     parser.add_argument("--repeats", type=int, default=3, help="scaling: repeats per size; medians are reported")
     parser.add_argument("--scaling", type=int, nargs="*", default=[1, 2, 4], help="sample-count multipliers")
     args = parser.parse_args()
@@ -142,20 +144,22 @@ def main() -> None:
 
     with quiet:
         build(cfg, cache)  # generate the synthetic file once, outside the timings
-        timers = {}
-        for label, run_files in (("Lightning Trainer.fit, no callbacks", False),
-                                 ("Lightning + cloudml run files (as train.py)", True)):  # fmt: skip
-            timers[label] = PairedEpochs(bare_epochs(compose_default([]), cache, args.epochs))
-            lightning_fit(compose_default([]), cache, args.epochs, run_files, timers[label])
+        timers = {"Lightning Trainer.fit, no callbacks": [], "Lightning + cloudml run files (as train.py)": []}
+        for _ in range(args.fits):
+            for label, run_files in zip(timers, (False, True)):
+                timers[label].append(PairedEpochs(bare_epochs(compose_default([]), cache, args.epochs)))
+                lightning_fit(compose_default([]), cache, args.epochs, run_files, timers[label][-1])
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
     print(f"default model (transformer) on the default built-in data; {args.epochs} epochs a fit, "
-          f"{args.epochs - 1} paired epochs (first skipped)")  # fmt: skip
-    print(f"{'loop':<44}{'s/epoch':>9}{'bare s/epoch':>14}{'vs bare [range]':>22}{'fit set-up s':>14}")
-    for label, timer in timers.items():
-        ratios = timer.ratios()
+          f"{args.fits} fits each: {args.fits * (args.epochs - 1)} paired epochs (each fit's first skipped)")  # fmt: skip
+    print(f"{'loop':<44}{'s/epoch':>9}{'bare s/epoch':>14}{'vs bare [range]':>22}{'fit set-up ms':>15}")
+    for label, fits in timers.items():
+        ratios = [r for timer in fits for r in timer.ratios()]
+        light = statistics.median(t for timer in fits for t in timer.lightning[1:])
+        bare = statistics.median(t for timer in fits for t in timer.bare[1:])
         spread = f"{statistics.median(ratios):.3f} [{min(ratios):.3f}-{max(ratios):.3f}]"
-        print(f"{label:<44}{statistics.median(timer.lightning[1:]):>9.3f}{statistics.median(timer.bare[1:]):>14.3f}"
-              f"{spread:>22}{timer.setup_s:>14.2f}")  # fmt: skip
+        setup = statistics.median(timer.setup_s for timer in fits)
+        print(f"{label:<44}{light:>9.3f}{bare:>14.3f}{spread:>22}{setup * 1000:>15.1f}")
     print("vs bare: median of the per-epoch ratios, each Lightning epoch against the bare epoch run just before it")
     print(f"\nscaling: epoch time vs samples (Lightning + run files, {max(2, args.epochs // 5)} epochs)")
     print(f"{'samples':>10}{'s/epoch':>10}{'per 1k samples':>16}")
