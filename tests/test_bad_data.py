@@ -70,6 +70,8 @@ CASES = {
     "non_numeric": (lambda p: write_h5(p, target=np.array(["1.2"] * 60, dtype="S3")), "key 'target' has dtype |S3, expected a numeric dtype", [], []),
     "nonfinite_target": (lambda p: write_h5(p, target=np.r_[np.linspace(0.2, 1.8, 57), np.nan, 1.0, np.inf]), "key 'target' has 2 non-finite values (first at row 57), expected finite km", [], []),
     "nan_images": (_nan_images, "key 'images' has 1 non-finite pixels", [], []),
+    "nan_images_lazy": (_nan_images, "key 'images' has 1 non-finite pixels", ["data.memory_budget_mb=0"], []),
+    "corrupt_hdf5_lazy": (_corrupt_chunks, "key 'images' cannot be read, truncated or corrupt", ["data.memory_budget_mb=0"], []),
     "inf_scalars": (lambda p: write_h5(p, scalars=np.where(np.arange(120).reshape(60, 2) == 11, np.inf, 0.5)), "key 'scalars' has 1 non-finite values (first at row 5), expected finite numbers", [], []),
     "target_in_metres": (lambda p: write_h5(p, target=np.linspace(200, 1800, 60)), "key 'target' ranges 200..1800, expected km within -0.5..20 (values in metres? divide by 1000)", [], []),
     "constant_target": (lambda p: write_h5(p, target=np.full(60, 0.7)), "key 'target' is constant (0.7 km): its variance is 0", [], []),
@@ -107,7 +109,8 @@ def refusals(tmp_path_factory):
     Both CLIs run for every case, two cases at a time: train.py spends ~3.5 s importing torch
     and Lightning before it reads the file, on one core."""
     root = tmp_path_factory.mktemp("bad_data")
-    env = {**os.environ, "CLOUDML_CACHE": str(root / "cache")}
+    (root / "tmp").mkdir()  # where lazy reading would leave scratch copies
+    env = {**os.environ, "CLOUDML_CACHE": str(root / "cache"), "TMPDIR": str(root / "tmp")}
 
     def run(case):
         make, _, train_overrides, check_args = CASES[case]
@@ -119,7 +122,9 @@ def refusals(tmp_path_factory):
         return path, before, check, train, run_dir
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(CASES, pool.map(run, CASES)))
+        results = dict(zip(CASES, pool.map(run, CASES)))
+    assert list((root / "tmp").glob("cloudml-scratch-*")) == []  # a refused lazy set-up deletes its copies
+    return results
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -142,7 +147,7 @@ def lazy_run(tmp_path_factory, tiny_h5):
     result = run_cli("train.py", f"data.path={tiny_h5}", "data.memory_budget_mb=0.01", f"hydra.run.dir={root / 'run'}",
                      *SMALL_MODEL, "trainer.max_epochs=2", env={"CLOUDML_CACHE": str(root / "cache"), "TMPDIR": str(root / "tmp")})  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert list((root / "tmp").iterdir()) == []  # lazy reading's scratch copies are gone with the run
+    assert list((root / "tmp").glob("cloudml-*")) == []  # lazy reading's scratch copies are gone with the run
     return root / "run"
 
 

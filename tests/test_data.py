@@ -7,6 +7,9 @@ import h5py
 import numpy as np
 import pytest
 
+import cloudml.data.datamodule
+import cloudml.data.lazy
+import cloudml.data.schema
 from cloudml.data.datamodule import CloudDataModule
 from cloudml.data.dataset import BatchOrder
 from cloudml.data.lazy import BlockCache
@@ -84,6 +87,28 @@ def test_lazy_reading_gives_the_same_batches_as_in_memory(tiny_h5, tmp_path, sou
     lazy.teardown()
     assert list(tmp_path.iterdir()) == []  # the scratch copies are deleted
     assert not [t for t in threading.enumerate() if t.name.startswith("cloudml-read")]  # and the readers stopped
+
+
+def test_set_up_decompresses_each_frame_once_and_lazy_statistics_equal_in_memory(tmp_path, monkeypatch):
+    path = write_h5(tmp_path / "slabs.h5", n=3000, flights=5)  # splits span several 1024-row slabs
+    rows_read = []
+    for module in (cloudml.data.datamodule, cloudml.data.lazy, cloudml.data.schema):
+        def counting(dset, rows, read=module.read_images):
+            rows_read.append(len(rows))
+            return read(dset, rows)
+        monkeypatch.setattr(module, "read_images", counting)
+    setups = {}
+    for label, budget in (("in memory", 64), ("lazy", 0)):
+        rows_read.clear()
+        dm = CloudDataModule(str(path), batch_size=16, memory_budget_mb=budget, scratch_dir=tmp_path)
+        dm.setup()
+        assert sum(rows_read) == len(dm.split.train) + len(dm.split.val), label  # statistics and data: one read
+        setups[label] = dm
+    memory, lazy = setups["in memory"], setups["lazy"]
+    assert not lazy.in_memory and lazy.stats == memory.stats  # summed over the same slabs, in the same order
+    every = np.arange(len(memory.train_set))
+    assert np.array_equal(lazy.train_set.__getitems__(every)["images"], memory.train_set.images)
+    lazy.teardown()
 
 
 def test_block_cache_gathers_any_rows_while_holding_few_blocks():

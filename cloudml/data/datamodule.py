@@ -11,8 +11,9 @@ import numpy as np
 from torch.utils.data import DataLoader, DistributedSampler
 
 from cloudml.data.dataset import BatchOrder, H5Samples, Normalizer, keep_batch
+from cloudml.data.lazy import ScratchCopy
 from cloudml.data.schema import (DataKeys, FileMetadata, frame_statistics, image_statistics, open_h5, read_images,
-                                 read_metadata, readable)
+                                 read_metadata, readable, slabs)
 from cloudml.data.splits import Split, make_split
 from cloudml.data.synthetic import SyntheticConfig, ensure_synthetic
 from cloudml.errors import CloudMLError
@@ -26,17 +27,20 @@ def resolve_path(path: Optional[str], synthetic: Optional[dict], cache_dir: Opti
     return ensure_synthetic(SyntheticConfig(**(synthetic or {})), cache_dir)
 
 
-def fit_statistics(meta: FileMetadata, split: Split, scalars: np.ndarray, frames: Optional[dict] = None) -> dict:
+def fit_statistics(meta: FileMetadata, split: Split, scalars: np.ndarray, frames: Optional[dict] = None,
+                   copies: Optional[dict] = None) -> dict:  # fmt: skip
     """Normalisation statistics from the training split only (the program fit them on validation too).
-    Frames come from `frames` (split name -> raw frames, when the split is held in memory) or
-    are read from the file in slabs."""
+    Frame statistics come from `frames` (split name -> raw frames held in memory), from
+    `copies` (split name -> ScratchCopy, which summed them while copying) or from the file."""
     train = split.train
     stats = {}
     for name, rows in (("train", train), ("val", split.val)):
-        if frames is None:
-            found = image_statistics(meta.path, meta.keys, rows)
+        if frames:
+            found = frame_statistics(slabs(frames[name]))
+        elif copies:
+            found = copies[name].statistics
         else:
-            found = frame_statistics(frames[name][i : i + 1024] for i in range(0, len(rows), 1024))
+            found = image_statistics(meta.path, meta.keys, rows)
         if found["nonfinite"]:
             raise CloudMLError(
                 f"{meta.path}: key '{meta.keys.images}' has {found['nonfinite']} non-finite pixels in the {name} split, expected finite values"
@@ -91,24 +95,31 @@ class CloudDataModule(L.LightningDataModule):
             )
         rows_bytes = (len(split.train) + len(split.val)) * meta.image_bytes / meta.n
         self.in_memory = rows_bytes <= self.memory_budget_mb * 2**20
-        with open_h5(self.path) as f, readable(self.path, f"key '{self.keys.images}'"):
-            scalars = f[self.keys.scalars][()].astype(np.float64) if self.keys.scalars else np.zeros((meta.n, 0))
-            frames = None  # in memory: read once, for the statistics and then the batches
-            if self.in_memory:
-                frames = {name: read_images(f[self.keys.images], rows) for name, rows in (("train", split.train), ("val", split.val))}
-        self.stats = fit_statistics(meta, split, scalars, frames)
-        self.normalizer = Normalizer(self.stats)
-        # Lazy reading caches whole blocks in half the budget (the other half: everything else):
-        # 3/4 of it for training (its shuffle windows), 1/4 for validation (read in order),
-        # shared out between the DataLoader workers, each of which holds its own caches.
-        cache_mb = self.memory_budget_mb / 2 / max(1, self.num_workers)
-        make = lambda name, share: H5Samples(self.path, self.keys, getattr(split, name), meta.target, scalars,
-                                             self.normalizer, None if frames is None else frames.pop(name),
-                                             cache_mb * share, self.scratch_dir)  # fmt: skip
-        self.train_set = make("train", 0.75)
+        # The file's frames are decompressed once: read into memory, or copied uncompressed to
+        # scratch files (lazy); either way the statistics are summed from what was read.
+        frames, copies = {}, {}
         try:
+            with open_h5(self.path) as f, readable(self.path, f"key '{self.keys.images}'"):
+                scalars = f[self.keys.scalars][()].astype(np.float64) if self.keys.scalars else np.zeros((meta.n, 0))
+                for name, rows in (("train", split.train), ("val", split.val)):
+                    if self.in_memory:
+                        frames[name] = read_images(f[self.keys.images], rows)
+                    elif self.scratch_dir is not False:
+                        copies[name] = ScratchCopy(f[self.keys.images], rows, self.scratch_dir, meta.frame_shape)
+            self.stats = fit_statistics(meta, split, scalars, frames, copies)
+            self.normalizer = Normalizer(self.stats)
+            # Lazy reading caches whole blocks in half the budget (the other half: everything else):
+            # 3/4 of it for training (its shuffle windows), 1/4 for validation (read in order),
+            # shared out between the DataLoader workers, each of which holds its own caches.
+            cache_mb = self.memory_budget_mb / 2 / max(1, self.num_workers)
+            make = lambda name, share: H5Samples(self.path, self.keys, getattr(split, name), meta.target, scalars,
+                                                 self.normalizer, frames.pop(name, None), cache_mb * share,
+                                                 copies.get(name))  # fmt: skip
+            self.train_set = make("train", 0.75)
             self.val_set = make("val", 0.25)
         except BaseException:
+            for copy in copies.values():  # nothing left behind in the scratch directory
+                copy.remove()
             self.teardown()
             raise
 

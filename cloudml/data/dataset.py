@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Optional
 
 import h5py
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from cloudml.data.lazy import BlockCache, ScratchCopy
-from cloudml.data.schema import DataKeys, open_h5, read_images, readable
+from cloudml.data.schema import DataKeys, frame_row_shape, open_h5, read_images, readable
 
 
 class Normalizer:
@@ -53,9 +53,9 @@ class H5Samples(Dataset):
     """Samples `rows` of the file as dicts of tensors: images (T, C, H, W), scalars, target, index.
 
     Frames are held in memory when `images` (the raw frames of `rows`, normalised in place)
-    are given; otherwise they are read in blocks through a `BlockCache` of `cache_mb`, from a
-    `ScratchCopy` in `scratch_dir` (None: $TMPDIR), or, with `scratch_dir=False`, from the
-    file's own chunks (decompressed every epoch).
+    are given; otherwise they are read in blocks through a `BlockCache` of `cache_mb`, from
+    `scratch` (a `ScratchCopy` of the raw frames of `rows`, normalised in place) or, without
+    one, from the file's own chunks (decompressed every epoch).
     """
 
     def __init__(
@@ -68,27 +68,26 @@ class H5Samples(Dataset):
         normalizer: Normalizer,
         images: Optional[np.ndarray] = None,
         cache_mb: float = 64,
-        scratch_dir: Union[str, None, bool] = None,
+        scratch: Optional[ScratchCopy] = None,
     ):
         self.path, self.keys, self.rows = Path(path), keys, np.asarray(rows, np.int64)
         self.norm = normalizer
         self.target = normalizer.target(target[self.rows]).astype(np.float32)
         self.scalars = normalizer.scalars(scalars[self.rows]).astype(np.float32)
         self.images = None if images is None else normalizer.images(images)
-        self.scratch: Optional[ScratchCopy] = None
+        self.scratch = scratch
         self.cache: Optional[BlockCache] = None
         self._h5: Optional[h5py.File] = None
         if self.images is not None:
             return
-        with open_h5(self.path) as f, readable(self.path, f"key '{keys.images}'"):
-            dset = f[keys.images]
-            row_shape = dset.shape[1:] if dset.ndim == 5 else (dset.shape[1], 1, *dset.shape[2:])
-            if scratch_dir is not False:  # blocks of ~1 MB of consecutive positions
-                self.scratch = ScratchCopy(dset, self.rows, normalizer.images, scratch_dir, row_shape)
-                block_rows = max(1, 2**20 // self.scratch.row_bytes)
-                n_keys, load = len(self.rows), self._load_scratch
-            else:  # blocks are the file's chunks, each decompressed once per epoch
-                block_rows = dset.chunks[0] if dset.chunks else 64
+        if scratch is not None:  # blocks of ~1 MB of consecutive positions
+            scratch.normalize(normalizer.images)
+            row_shape, block_rows = scratch.row_shape, max(1, 2**20 // scratch.row_bytes)
+            n_keys, load = len(self.rows), self._load_scratch
+        else:  # blocks are the file's chunks, each decompressed once per epoch
+            with open_h5(self.path) as f, readable(self.path, f"key '{keys.images}'"):
+                dset = f[keys.images]
+                row_shape, block_rows = frame_row_shape(dset), dset.chunks[0] if dset.chunks else 64
                 n_keys, load = dset.shape[0], self._load_chunk
         slots = cache_mb * 2**20 // (block_rows * int(np.prod(row_shape)) * 4)
         threads = 2 if self.scratch is not None else 1  # h5py runs one call at a time, and its handle is opened lazily

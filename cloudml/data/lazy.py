@@ -9,6 +9,7 @@ needs in fixed slots and gathers the batch with one index, as in-memory reading 
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import shutil
@@ -21,7 +22,7 @@ from typing import Callable, Optional
 import h5py
 import numpy as np
 
-from cloudml.data.schema import read_images
+from cloudml.data.schema import frame_statistics, read_images, slab_rows
 from cloudml.errors import CloudMLError
 
 
@@ -154,16 +155,17 @@ def _remove(path: Path, owner: int) -> None:
 
 
 class ScratchCopy:
-    """`rows` of an HDF5 image dataset, normalised, uncompressed, in a file in `directory`
-    ($TMPDIR when None); row i of the copy is `rows[i]`. The writing process deletes the
-    file on `remove()`, when the copy is garbage collected, or at exit; a process killed by
-    SIGKILL leaves it behind (named cloudml-scratch-*.f32)."""
+    """`rows` of an HDF5 image dataset, uncompressed, in a file in `directory` ($TMPDIR when
+    None); row i of the copy is `rows[i]`. The file is decompressed once: `statistics` (see
+    `frame_statistics`) are summed while the copy is written, then `normalize` rewrites the
+    copy in place. The writing process deletes the file on `remove()`, when the copy is
+    garbage collected, or at exit; a process killed by SIGKILL leaves it behind (named
+    cloudml-scratch-*.f32)."""
 
-    def __init__(self, dset: h5py.Dataset, rows: np.ndarray, normalize: Callable, directory: Optional[str],
-                 row_shape: tuple, write_mb: float = 8):  # fmt: skip
-        self.row_shape = tuple(row_shape)
+    def __init__(self, dset: h5py.Dataset, rows: np.ndarray, directory: Optional[str], row_shape: tuple):
+        self.row_shape, self.n_rows = tuple(row_shape), len(rows)
         self.row_bytes = int(np.prod(self.row_shape)) * 4
-        directory = Path(directory or tempfile.gettempdir()).expanduser()
+        self.directory = directory = Path(directory or tempfile.gettempdir()).expanduser()
         need = len(rows) * self.row_bytes
         try:
             free = shutil.disk_usage(directory).free
@@ -181,16 +183,38 @@ class ScratchCopy:
             raise CloudMLError(f"data.scratch_dir={directory}: {exc.strerror or exc} (expected a writable directory)") from None
         self.path = Path(name)
         self._finalizer = weakref.finalize(self, _remove, self.path, os.getpid())
-        step = max(1, int(write_mb * 2**20 // self.row_bytes))
-        with os.fdopen(fd, "wb") as out:
-            for start in range(0, len(rows), step):
-                block = normalize(read_images(dset, rows[start : start + step]))
-                try:
-                    out.write(np.ascontiguousarray(block, np.float32).data)
-                except OSError as exc:  # e.g. the disk filled up meanwhile; the partial copy is deleted
-                    self.remove()
-                    raise CloudMLError(f"data.scratch_dir={directory}: cannot write the scratch copy ({exc.strerror or exc})") from None
-        self._file = open(self.path, "rb", buffering=0)
+        self._file = os.fdopen(fd, "r+b", buffering=0)
+        try:
+            self.statistics = frame_statistics(self._copied(dset, rows))
+        except BaseException:  # e.g. a corrupt chunk: no partial copy is left behind
+            self.remove()
+            raise
+
+    def _copied(self, dset: h5py.Dataset, rows: np.ndarray):
+        """Write the frames of `rows` into the copy a slab at a time, yielding each slab."""
+        step = slab_rows(self.row_bytes)
+        for first in range(0, len(rows), step):
+            slab = read_images(dset, rows[first : first + step])
+            self._write(slab, first)
+            yield slab
+
+    def _write(self, slab: np.ndarray, first_row: int) -> None:
+        data = np.ascontiguousarray(slab).data
+        try:
+            if os.pwrite(self._file.fileno(), data, first_row * self.row_bytes) != data.nbytes:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a short write: the disk is full
+        except OSError as exc:  # e.g. the disk filled up meanwhile; the partial copy is deleted
+            self.remove()
+            raise CloudMLError(f"data.scratch_dir={self.directory}: cannot write the scratch copy ({exc.strerror or exc})") from None
+
+    def normalize(self, normalize: Callable) -> None:
+        """Apply `normalize` (in place on float32 frames) to the whole copy, a slab at a time."""
+        step = slab_rows(self.row_bytes)
+        buffer = np.empty((step, *self.row_shape), np.float32)
+        for first in range(0, self.n_rows, step):
+            slab = buffer[: min(step, self.n_rows - first)]
+            self.read_into(first, slab)
+            self._write(normalize(slab), first)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -199,7 +223,7 @@ class ScratchCopy:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._file = open(self.path, "rb", buffering=0)
+        self._file = open(self.path, "rb", buffering=0)  # workers only read
 
     def read_into(self, first_row: int, out: np.ndarray) -> None:
         """Fill `out` (C-contiguous float32, len(out) rows) from row `first_row` on (thread-safe)."""

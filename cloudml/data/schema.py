@@ -125,7 +125,7 @@ def read_metadata(path: str | Path, keys: DataKeys = DataKeys()) -> FileMetadata
         n = images.shape[0]
         if n == 0:
             raise CloudMLError(f"{f.filename}: key '{keys.images}' holds no samples (N = 0)")
-        frame_shape = tuple(images.shape[1:]) if images.ndim == 5 else (images.shape[1], 1, *images.shape[2:])
+        frame_shape = frame_row_shape(images)
 
         target = _read_vector(f, keys.target, n, "cloud base height, km").astype(np.float64)
         bad = ~np.isfinite(target)
@@ -208,6 +208,11 @@ def read_images(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     return block if np.array_equal(unique, rows) else block[inverse]
 
 
+def frame_row_shape(dset: h5py.Dataset) -> tuple:
+    """(T, C, H, W) of one sample of an image dataset; (N, T, H, W) files have C = 1."""
+    return tuple(dset.shape[1:]) if dset.ndim == 5 else (dset.shape[1], 1, *dset.shape[2:])
+
+
 def frame_statistics(blocks: Iterable[np.ndarray]) -> dict:
     """Per-channel mean/std, range and non-finite count over float32 blocks (n, T, C, H, W)."""
     total, s, ss = 0, 0.0, 0.0
@@ -230,9 +235,22 @@ def frame_statistics(blocks: Iterable[np.ndarray]) -> dict:
     return {"mean": mean.tolist(), "std": std.tolist(), "min": float(lo), "max": float(hi), "nonfinite": 0}
 
 
-def image_statistics(path: Path, keys: DataKeys, rows: np.ndarray, chunk_rows: int = 1024) -> dict:
-    """`frame_statistics` of the frames at `rows`, read from the file `chunk_rows` at a time."""
+def slab_rows(row_bytes: int) -> int:
+    """Rows of frames read, copied or summarised at a time: 1024, fewer for big frames (<= 16 MB).
+    Statistics sum slab by slab, so every reader of a split must use the same slabs."""
+    return max(1, min(1024, 2**24 // max(1, int(row_bytes))))
+
+
+def slabs(frames: np.ndarray) -> Iterable[np.ndarray]:
+    """`frames` (n, T, C, H, W) as consecutive views of `slab_rows` rows."""
+    step = slab_rows(frames[:1].nbytes)
+    return (frames[i : i + step] for i in range(0, len(frames), step))
+
+
+def image_statistics(path: Path, keys: DataKeys, rows: np.ndarray) -> dict:
+    """`frame_statistics` of the frames at `rows`, read from the file a slab at a time."""
     rows = np.sort(np.asarray(rows))
     with open_h5(path) as f, readable(path, f"key '{keys.images}'"):
         dset = f[keys.images]
-        return frame_statistics(read_images(dset, rows[i : i + chunk_rows]) for i in range(0, len(rows), chunk_rows))
+        step = slab_rows(int(np.prod(dset.shape[1:])) * 4)
+        return frame_statistics(read_images(dset, rows[i : i + step]) for i in range(0, len(rows), step))
