@@ -20,7 +20,7 @@ import numpy as np
 
 from cloudml.analysis.scores import regression_scores
 from cloudml.errors import CloudMLError
-from cloudml.io import write_json
+from cloudml.atomic import write_json
 
 KEY_ROLES = ("images", "scalars", "target", "flight", "time")
 ALPHAS = np.logspace(-3, 4, 29)

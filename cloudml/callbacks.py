@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 
-from cloudml.io import write_json, write_npz, write_text
+from cloudml.atomic import write_json, write_npz, write_text
 from cloudml.summary import HISTORY_COLUMNS, summarize
 
 

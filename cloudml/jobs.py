@@ -18,7 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from cloudml.errors import CloudMLError
-from cloudml.io import atomic_write, write_json
+from cloudml.atomic import atomic_write, write_json
 
 FINISHED = ("completed", "diverged")
 HYDRA_RECORD = ("config.yaml", "hydra.yaml", "overrides.yaml")

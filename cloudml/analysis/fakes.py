@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cloudml.analysis.scores import regression_scores
-from cloudml.io import write_json, write_npz, write_text
+from cloudml.atomic import write_json, write_npz, write_text
 from cloudml.summary import HISTORY_COLUMNS, summarize
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cloudml.analysis.tradeoff import theoretical_r2
-from cloudml.io import atomic_write
+from cloudml.atomic import atomic_write
 
 LEGEND_MAX = 12  # more λ values than this get a colour bar instead of a legend
 R2_FLOOR = -3.0  # R² axes stop here: a diverging run must not squash every other line

@@ -19,7 +19,7 @@ from cloudml.analysis import figures, findings, selection, table2, tradeoff
 from cloudml.analysis.runs import Sweep, load_sweep, read_history, read_predictions, warn
 from cloudml.analysis.stats import INTERVAL_METHOD
 from cloudml.errors import CloudMLError
-from cloudml.io import write_text
+from cloudml.atomic import write_text
 
 PREFIX = "section2_"
 

@@ -17,7 +17,7 @@ from cloudml.data.schema import (DataKeys, FileMetadata, frame_statistics, image
 from cloudml.data.splits import Split, make_split
 from cloudml.data.synthetic import SyntheticConfig, ensure_synthetic
 from cloudml.errors import CloudMLError
-from cloudml.io import write_json, write_npz
+from cloudml.atomic import write_json, write_npz
 
 
 def resolve_path(path: Optional[str], synthetic: Optional[dict], cache_dir: Optional[str]) -> Path:

@@ -34,7 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from cloudml.io import atomic_write
+from cloudml.atomic import atomic_write
 
 ALTITUDE_KM = 20.0
 
