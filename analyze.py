@@ -1,4 +1,4 @@
-"""Analyse a Section 2 sweep (SPEC §4): Table 2, λ selection, decision, findings, figures.
+"""Analyse a sweep: Table 2, λ selection, decision, findings, figures.
 
     python analyze.py                                   # newest sweep under multirun/
     python analyze.py sweep_dir=PATH results_dir=PATH

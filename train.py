@@ -18,16 +18,16 @@ from cloudml.errors import CloudMLError
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from cloudml.jobs import write_failure
-    from cloudml.training import run  # heavy imports (torch, Lightning) only once Hydra parsed the CLI
+    from cloudml.training.resume import write_failure
+    from cloudml.training.run import run  # heavy imports (torch, Lightning) only once Hydra parsed the CLI
 
     hydra_cfg = HydraConfig.get()
-    out_dir = Path(hydra_cfg.runtime.output_dir)
+    out_dir, model_name = Path(hydra_cfg.runtime.output_dir), hydra_cfg.runtime.choices.get("model")
     try:
-        run(cfg, out_dir)
+        run(cfg, out_dir, model_name)
     except CloudMLError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr, flush=True)
-        write_failure(out_dir, cfg, exc, hydra_cfg.runtime.choices.get("model"))
+        write_failure(out_dir, cfg, exc, model_name)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             sys.exit(2)  # in a sweep the other jobs go on; the job is marked failed
 

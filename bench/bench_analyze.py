@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the fake run directories of the analysis tests
 
-from cloudml.analysis.fakes import fake_predictions, write_h5, write_run  # noqa: E402
+from fakes import fake_predictions, write_h5, write_run  # noqa: E402
 
 LAMBDAS = [0, 0.5, 1, 2, 5, 10]
 

@@ -3,6 +3,7 @@ overhead against a bare PyTorch loop, and how epoch time scales with the sample 
 
     python bench/bench_training.py              # default model and data, 15 epochs
     python bench/bench_training.py --epochs 3   # quicker
+    python bench/bench_training.py --json       # the same figures as one JSON object
 
 Overhead is measured in pairs inside one `Trainer.fit`: before each Lightning epoch, one bare
 epoch runs on an independent copy (same model, batches, optimiser, schedule, metrics, and the
@@ -10,7 +11,7 @@ same torch settings, e.g. deterministic algorithms). This VM's speed drifts 10-3
 minute, so whole fits timed one after another cannot resolve a 5 % difference; adjacent
 epochs can. The ratio is the median of the per-pair ratios of `--fits` fits (each fit's
 first pair skipped: warm-up).
-Prints a table. Not a test: numbers depend on the machine (see README, Performance).
+Prints a table. Not a test: numbers depend on the machine (bench/README.md has today's).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import logging
 import platform
 import statistics
@@ -28,29 +30,21 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
-from cloudml.module import CloudBaseRegressor
+from cloudml.training.build import build
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def compose_default(overrides: list) -> object:
+def compose_default(overrides: list, cache_dir: str) -> object:
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        return compose("config", overrides=overrides)
+        return compose("config", overrides=[f"data.cache_dir={cache_dir}", "trainer.enable_progress_bar=false", *overrides])
 
 
-def build(cfg, cache_dir: str):
-    """Data module, model and LightningModule exactly as train.py builds them."""
-    cfg.data.cache_dir = cache_dir
-    data = instantiate(cfg.data)
-    data.setup("fit")
-    T, C, H, W = data.frame_shape
+def experiment(cfg, out_dir: Path | None = None):
+    """Data module, LightningModule and Trainer exactly as train.py builds them (seed 0)."""
     torch.manual_seed(0)
-    model = instantiate(cfg.model, in_channels=C, frames=T, image_size=(H, W), n_scalars=data.n_scalars)
-    module = CloudBaseRegressor(model, instantiate(cfg.loss), instantiate(cfg.optimizer), instantiate(cfg.scheduler),
-                                data.stats["target"]["mean"], data.stats["target"]["std"])  # fmt: skip
-    return data, module
+    return build(cfg, out_dir, "transformer")
 
 
 class PairedEpochs(L.Callback):
@@ -78,29 +72,21 @@ class PairedEpochs(L.Callback):
         return [light / bare for bare, light in zip(self.bare[1:], self.lightning[1:])]
 
 
-def lightning_fit(cfg, cache_dir: str, epochs: int, with_run_files: bool, timer: L.Callback = None) -> float:
-    """Seconds for Trainer.fit (train + validation every epoch), optionally with cloudml's callbacks."""
-    data, module = build(cfg, cache_dir)
-    callbacks = [timer] if timer else []  # first: its epoch-start mark precedes the others' hooks
-    out = Path(tempfile.mkdtemp())
-    if with_run_files:
-        from cloudml.callbacks import LastCheckpoint, RunRecorder
-
-        callbacks += [RunRecorder(str(out), 0.0, 0, "transformer", epochs), LastCheckpoint(str(out / "last.ckpt"))]
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=epochs, logger=False, callbacks=callbacks,
-                        enable_checkpointing=with_run_files, enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, deterministic=True)  # fmt: skip
+def lightning_fit(cfg, epochs: int, with_run_files: bool, timer: L.Callback = None) -> float:
+    """Seconds for Trainer.fit (train + validation every epoch), with or without cloudml's run files."""
+    data, module, trainer = experiment(cfg, Path(tempfile.mkdtemp()) if with_run_files else None)
     if timer:
+        trainer.callbacks.insert(0, timer)  # first: its epoch-start mark precedes the others' hooks
         timer.fit_called = time.perf_counter()
     start = time.perf_counter()
     trainer.fit(module, datamodule=data)
     return time.perf_counter() - start
 
 
-def bare_epochs(cfg, cache_dir: str, epochs: int):
+def bare_epochs(cfg, epochs: int):
     """A function running one epoch of the same work in plain PyTorch (same model, batches,
     optimiser, schedule, metrics) on its own copy; returns its seconds."""
-    data, module = build(cfg, cache_dir)
+    data, module, _ = experiment(cfg)
     train, val = data.train_dataloader(), data.val_dataloader()
     optimizer = module.optimizer_factory(module.model.parameters())
     scheduler = module.scheduler_factory(optimizer, total_steps=epochs * len(train))
@@ -129,50 +115,69 @@ def bare_epochs(cfg, cache_dir: str, epochs: int):
     return epoch
 
 
+def overhead(args, cache: str) -> list[dict]:
+    """Per variant: median Lightning and bare s/epoch, the median ratio of the pairs and its range."""
+    timers = {"Lightning Trainer.fit, no callbacks": [], "Lightning + cloudml run files (as train.py)": []}
+    for _ in range(args.fits):
+        for label, run_files in zip(timers, (False, True)):
+            timers[label].append(PairedEpochs(bare_epochs(compose_default([], cache), args.epochs)))
+            lightning_fit(compose_default([], cache), args.epochs, run_files, timers[label][-1])
+    rows = []
+    for label, fits in timers.items():
+        ratios = [r for timer in fits for r in timer.ratios()]
+        rows.append({"loop": label, "s_per_epoch": statistics.median(t for timer in fits for t in timer.lightning[1:]),
+                     "bare_s_per_epoch": statistics.median(t for timer in fits for t in timer.bare[1:]),
+                     "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+                     "pairs": len(ratios), "setup_ms": 1000 * statistics.median(timer.setup_s for timer in fits)})  # fmt: skip
+    return rows
+
+
+def scaling(args, cache: str) -> list[dict]:
+    """Epoch time (Lightning + run files) at multiples of the default sample count."""
+    epochs, rows = max(2, args.epochs // 5), []
+    for k in args.scaling:
+        spf = compose_default([], cache).data.synthetic.samples_per_flight * k
+        cfg = lambda: compose_default([f"data.synthetic.samples_per_flight={spf}"], cache)  # noqa: E731
+        experiment(cfg())  # generate the file outside the timings
+        t = statistics.median([lightning_fit(cfg(), epochs, True) for _ in range(args.repeats)])
+        n = compose_default([], cache).data.synthetic.n_flights * spf
+        rows.append({"samples": n, "epochs": epochs, "s_per_epoch": t / epochs, "s_per_1000_samples": t / epochs / n * 1000})
+    return rows
+
+
+def print_tables(result: dict) -> None:
+    print(f"machine: {result['machine']}, {result['threads']} torch threads, torch {result['torch']}")
+    print(f"default model (transformer) on the default built-in data; {result['epochs']} epochs a fit, "
+          f"{result['fits']} fits each: {result['overhead'][0]['pairs']} paired epochs (each fit's first skipped)")  # fmt: skip
+    print(f"{'loop':<44}{'s/epoch':>9}{'bare s/epoch':>14}{'vs bare [range]':>22}{'fit set-up ms':>15}")
+    for r in result["overhead"]:
+        spread = f"{r['ratio']:.3f} [{r['ratio_min']:.3f}-{r['ratio_max']:.3f}]"
+        print(f"{r['loop']:<44}{r['s_per_epoch']:>9.3f}{r['bare_s_per_epoch']:>14.3f}{spread:>22}{r['setup_ms']:>15.1f}")
+    print("vs bare: median of the per-epoch ratios, each Lightning epoch against the bare epoch run just before it")
+    print("\nscaling: epoch time vs samples (Lightning + run files)")
+    print(f"{'samples':>10}{'s/epoch':>10}{'per 1k samples':>16}")
+    for r in result["scaling"]:
+        print(f"{r['samples']:>10}{r['s_per_epoch']:>10.3f}{r['s_per_1000_samples']:>16.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--fits", type=int, default=2, help="overhead: fits per variant, their pairs pooled")
     parser.add_argument("--repeats", type=int, default=3, help="scaling: repeats per size; medians are reported")
     parser.add_argument("--scaling", type=int, nargs="*", default=[1, 2, 4], help="sample-count multipliers")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
     args = parser.parse_args()
     logging.getLogger("lightning").setLevel(logging.WARNING)
     cache = tempfile.mkdtemp()
-    cfg = compose_default([])
-    quiet = contextlib.redirect_stderr(io.StringIO())
-    median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
-
-    with quiet:
-        build(cfg, cache)  # generate the synthetic file once, outside the timings
-        timers = {"Lightning Trainer.fit, no callbacks": [], "Lightning + cloudml run files (as train.py)": []}
-        for _ in range(args.fits):
-            for label, run_files in zip(timers, (False, True)):
-                timers[label].append(PairedEpochs(bare_epochs(compose_default([]), cache, args.epochs)))
-                lightning_fit(compose_default([]), cache, args.epochs, run_files, timers[label][-1])
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    print(f"default model (transformer) on the default built-in data; {args.epochs} epochs a fit, "
-          f"{args.fits} fits each: {args.fits * (args.epochs - 1)} paired epochs (each fit's first skipped)")  # fmt: skip
-    print(f"{'loop':<44}{'s/epoch':>9}{'bare s/epoch':>14}{'vs bare [range]':>22}{'fit set-up ms':>15}")
-    for label, fits in timers.items():
-        ratios = [r for timer in fits for r in timer.ratios()]
-        light = statistics.median(t for timer in fits for t in timer.lightning[1:])
-        bare = statistics.median(t for timer in fits for t in timer.bare[1:])
-        spread = f"{statistics.median(ratios):.3f} [{min(ratios):.3f}-{max(ratios):.3f}]"
-        setup = statistics.median(timer.setup_s for timer in fits)
-        print(f"{label:<44}{light:>9.3f}{bare:>14.3f}{spread:>22}{setup * 1000:>15.1f}")
-    print("vs bare: median of the per-epoch ratios, each Lightning epoch against the bare epoch run just before it")
-    print(f"\nscaling: epoch time vs samples (Lightning + run files, {max(2, args.epochs // 5)} epochs)")
-    print(f"{'samples':>10}{'s/epoch':>10}{'per 1k samples':>16}")
-    epochs = max(2, args.epochs // 5)
-    for k in args.scaling:
-        with quiet:
-            spf = compose_default([]).data.synthetic.samples_per_flight * k
-            cfg_k = compose_default([f"data.synthetic.samples_per_flight={spf}"])
-            build(cfg_k, cache)
-            t = median([lightning_fit(compose_default([f"data.synthetic.samples_per_flight={spf}"]), cache, epochs, True)
-                        for _ in range(args.repeats)])  # fmt: skip
-        n = 16 * spf
-        print(f"{n:>10}{t / epochs:>10.3f}{t / epochs / n * 1000:>16.3f}")
+    with contextlib.redirect_stderr(io.StringIO()):
+        experiment(compose_default([], cache))  # generate the synthetic file once, outside the timings
+        result = {"machine": platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                  "epochs": args.epochs, "fits": args.fits, "overhead": overhead(args, cache), "scaling": scaling(args, cache)}  # fmt: skip
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_tables(result)
 
 
 if __name__ == "__main__":

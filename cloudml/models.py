@@ -132,3 +132,11 @@ class CloudBaseNet(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_model(node, frame_shape: tuple, n_scalars: int) -> nn.Module:
+    """The model of config `node` for frames of `frame_shape` (T, C, H, W) and `n_scalars` scalars."""
+    from hydra.utils import instantiate
+
+    T, C, H, W = frame_shape
+    return instantiate(node, in_channels=C, frames=T, image_size=(H, W), n_scalars=n_scalars)

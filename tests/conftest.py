@@ -25,7 +25,7 @@ TINY_RUN = [
 
 @pytest.fixture(scope="session")
 def tiny_h5(tmp_path_factory) -> Path:
-    """A small synthetic file in the SPEC schema (4 flights x 40 samples of 3x16x16)."""
+    """A small synthetic file in the unified schema (4 flights x 40 samples of 3x16x16)."""
     return write(TINY, tmp_path_factory.mktemp("data") / "tiny.h5")
 
 

@@ -5,7 +5,7 @@ where it should not be."""
 import numpy as np
 import pytest
 
-from cloudml.analysis.fakes import fake_predictions, write_run
+from fakes import fake_predictions, write_run
 from conftest import REPO, run_cli, write_h5
 
 SMALL_MODEL = ["model.dim=16", "model.channels=[8,16]", "model.layers=1", "trainer.max_epochs=1", "data.batch_size=8"]
@@ -48,7 +48,7 @@ def test_unknown_group_in_a_sweep_is_refused_before_any_job_starts(tmp_path, cli
 
 @pytest.fixture
 def sweep(tmp_path):
-    """A small sweep of run directories in the SPEC §3 format (no training needed)."""
+    """A small sweep of run directories in the format training writes (no training needed)."""
     target = np.linspace(0.2, 1.8, 40)
     for lam in (0, 1):
         pred = fake_predictions(target, 0.7, 0.9, np.random.default_rng(0))

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from cloudml.data.schema import read_metadata
 from cloudml.data.splits import make_split
 from cloudml.errors import CloudMLError
-from cloudml.jobs import JobDirRefused, job_state, write_failure
+from cloudml.training.resume import JobDirRefused, job_state, write_failure
 from conftest import REPO, run_cli, write_h5
 
 # Model overrides that keep the runs that do train to a few seconds.

@@ -1,4 +1,4 @@
-"""cloudml.baselines: mean predictor and ridge on frame statistics, scored on the run's split."""
+"""cloudml.analysis.baselines: mean predictor and ridge on frame statistics, scored on the run's split."""
 import json
 import subprocess
 import sys
@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cloudml import baselines as bl
-from cloudml.analysis.fakes import write_h5, write_run
+from cloudml.analysis import baselines as bl
+from cloudml.analysis.baselines.features import read_features
+from fakes import write_h5, write_run
 
 REPO = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(7)
@@ -26,7 +27,7 @@ def make_run(tmp_path: Path, target: np.ndarray, images: np.ndarray) -> Path:
 def test_ridge_recovers_a_target_linear_in_a_frame_statistic(tmp_path):
     images = RNG.random((N, 3, 8, 8), dtype=np.float32) * RNG.uniform(0.2, 2.0, (N, 1, 1, 1))
     target = 0.3 + 1.7 * images[:, 1].std(axis=(1, 2))  # km, exact function of std of frame 1
-    result = bl.baselines_for(bl.read_split_spec(make_run(tmp_path, target, images)))
+    result = bl.baselines_for(bl.SplitSpec.of_run(make_run(tmp_path, target, images)))
     assert result["ridge"]["val_r2"] > 0.98
     assert result["ridge"]["val_variance_ratio"] == pytest.approx(1.0, abs=0.05)
     assert result["mean_predictor"]["val_r2"] <= 0
@@ -37,7 +38,7 @@ def test_ridge_recovers_a_target_linear_in_a_frame_statistic(tmp_path):
 
 def test_ridge_on_pure_noise_has_no_skill(tmp_path):
     images = RNG.random((N, 3, 8, 8), dtype=np.float32)
-    result = bl.baselines_for(bl.read_split_spec(make_run(tmp_path, RNG.gamma(2, 0.5, N), images)))
+    result = bl.baselines_for(bl.SplitSpec.of_run(make_run(tmp_path, RNG.gamma(2, 0.5, N), images)))
     assert result["ridge"]["val_r2"] < 0.1
     assert result["mean_predictor"]["val_r2"] <= 0
 
@@ -45,10 +46,10 @@ def test_ridge_on_pure_noise_has_no_skill(tmp_path):
 def test_features_accept_channel_axis_and_read_in_small_chunks(tmp_path):
     images = RNG.random((N, 2, 3, 6, 6), dtype=np.float32) + np.linspace(0, 1, N)[:, None, None, None, None]
     target = 2.0 * images[:, 0].mean(axis=(1, 2, 3))
-    spec = bl.read_split_spec(make_run(tmp_path, target, images))
+    spec = bl.SplitSpec.of_run(make_run(tmp_path, target, images))
     rows = np.unique(np.concatenate([spec.train_index, spec.val_index]))
-    X_small, y_small, names = bl.read_features(spec, rows, memory_budget_mb=0.001)  # 1 row per chunk
-    X_big, y_big, _ = bl.read_features(spec, rows, memory_budget_mb=64)
+    X_small, y_small, names = read_features(spec.data_path, spec.keys, rows, memory_budget_mb=0.001)  # 1 row per chunk
+    X_big, y_big, _ = read_features(spec.data_path, spec.keys, rows, memory_budget_mb=64)
     np.testing.assert_array_equal(X_small, X_big)
     assert X_small.shape == (N, 5 * 2 - 1 + 2) and len(names) == X_small.shape[1]
     assert bl.compute_baselines(spec)["ridge"]["val_r2"] > 0.98
@@ -57,13 +58,13 @@ def test_features_accept_channel_axis_and_read_in_small_chunks(tmp_path):
 def test_missing_data_file_is_reported_not_raised(tmp_path):
     run = write_run(tmp_path, 0, target=np.ones(3), pred=None, train_index=np.arange(5),
                     val_index=np.arange(5, 8), data_path=tmp_path / "gone.h5")
-    result = bl.baselines_for(bl.read_split_spec(run))
+    result = bl.baselines_for(bl.SplitSpec.of_run(run))
     assert result == {"available": False, "reason": f"data file {tmp_path / 'gone.h5'} not found"}
 
 
 def test_results_are_cached_per_file_and_split(tmp_path, monkeypatch):
     images = RNG.random((N, 3, 8, 8), dtype=np.float32)
-    spec = bl.read_split_spec(make_run(tmp_path, RNG.random(N), images))
+    spec = bl.SplitSpec.of_run(make_run(tmp_path, RNG.random(N), images))
     cache = tmp_path / "cache.json"
     first = bl.baselines_for(spec, cache)
     monkeypatch.setattr(bl, "compute_baselines", lambda *a, **k: pytest.fail("recomputed"))
@@ -76,7 +77,7 @@ def test_results_are_cached_per_file_and_split(tmp_path, monkeypatch):
 def test_cli_prints_baselines_for_a_run(tmp_path):
     images = RNG.random((N, 3, 8, 8), dtype=np.float32)
     run = make_run(tmp_path, 1 + images[:, 0].mean(axis=(1, 2)), images)
-    proc = subprocess.run([sys.executable, "-m", "cloudml.baselines", str(run)], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "cloudml.analysis.baselines", str(run)], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "mean predictor" in proc.stdout and "ridge (alpha=" in proc.stdout

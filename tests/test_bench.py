@@ -1,6 +1,7 @@
 """bench/bench_data.py runs at a tiny size and its table says what the scratch copy is for
 (the benchmarks themselves are not tests: README, Performance)."""
 
+import json
 import re
 
 from conftest import REPO, run_cli
@@ -21,14 +22,16 @@ def test_bench_data_runs_small_and_the_scratch_copy_beats_decompressing_every_ep
 
 
 def test_bench_training_pairs_every_lightning_epoch_with_a_bare_one():
-    result = run_cli(str(REPO / "bench" / "bench_training.py"), "--epochs", "3", "--fits", "1", "--scaling", "1", "--repeats", "1")
+    result = run_cli(str(REPO / "bench" / "bench_training.py"), "--epochs", "3", "--fits", "1", "--scaling", "1",
+                     "--repeats", "1", "--json")  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = {m.group(1).strip(): [float(x) for x in m.groups()[1:]] for m in re.finditer(
-        r"^(Lightning.*?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \[([\d.]+)-([\d.]+)\]\s+([\d.]+)$", result.stdout, re.M)}  # fmt: skip
+    figures = json.loads(result.stdout)
+    rows = {r["loop"]: r for r in figures["overhead"]}
     assert set(rows) == {"Lightning Trainer.fit, no callbacks", "Lightning + cloudml run files (as train.py)"}
-    for label, (light, bare, ratio, low, high, _setup) in rows.items():
+    for label, r in rows.items():
         # Same work on the same machine moments apart: Lightning's epoch is the bare epoch plus overhead.
-        assert light > 0 and bare > 0 and low <= ratio <= high and 0.7 < ratio < 1.5, (label, rows[label])
-    assert "2 paired epochs" in result.stdout  # one fit of 3 epochs, the first skipped
-    scaling = re.search(r"^\s+2400\s+([\d.]+)\s+([\d.]+)$", result.stdout, re.M)
-    assert scaling and float(scaling.group(1)) > 0, result.stdout
+        assert r["s_per_epoch"] > 0 and r["bare_s_per_epoch"] > 0, (label, r)
+        assert r["ratio_min"] <= r["ratio"] <= r["ratio_max"] and 0.7 < r["ratio"] < 1.5, (label, r)
+        assert r["pairs"] == 2  # one fit of 3 epochs, the first skipped
+    (scaling,) = figures["scaling"]
+    assert scaling["samples"] == 2400 and scaling["s_per_epoch"] > 0

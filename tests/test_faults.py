@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cloudml.analysis.fakes import fake_predictions, write_run
+from fakes import fake_predictions, write_run
 from conftest import jobs_by_lambda, REPO, TINY_RUN, run_cli
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from cloudml.errors import CloudMLError
-from cloudml.loss import VariancePreservingLoss
+from cloudml.training.loss import VariancePreservingLoss
 
 
 def _huber(p, y, delta=1.0):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from cloudml.metrics import VarianceRatio, validation_metrics
+from cloudml.training.metrics import VarianceRatio, validation_metrics
 
 
 def test_variance_ratio_is_exact_over_uneven_batches():

@@ -1,4 +1,4 @@
-"""train.py through the real CLI on tiny built-in data: the files of SPEC §3, lr per step,
+"""train.py through the real CLI on tiny built-in data: every run file, lr per step,
 skip-finished, resume-after-kill, divergence, determinism."""
 
 import json
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cloudml.summary import HISTORY_COLUMNS
+from cloudml.rundir import HISTORY_COLUMNS
 from conftest import REPO, TINY_RUN, run_cli
 
 SUMMARY_KEYS = {"status", "variance_lambda", "seed", "model", "epochs_completed", "epochs_planned", "final",

@@ -1,4 +1,5 @@
-"""Analyse one sweep end to end and write the files of SPEC §4 into ``results_dir``.
+"""Analyse one sweep end to end and write Table 2, the summary, the figures and the selected
+loss config into ``results_dir``.
 
 Reads only run files (summary.json, history.csv, predictions.npz, data.json, split.npz)
 and the HDF5 data for the baselines; writes every output atomically.
@@ -14,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cloudml import baselines as bl
 from cloudml.analysis import figures, findings, selection, table2, tradeoff
+from cloudml.analysis.baselines import SplitSpec, baselines_for
 from cloudml.analysis.runs import Sweep, load_sweep, read_history, read_predictions, warn
 from cloudml.analysis.stats import INTERVAL_METHOD
-from cloudml.errors import CloudMLError
 from cloudml.atomic import write_text
+from cloudml.errors import CloudMLError
+from cloudml.rundir import Verdicts
 
 PREFIX = "section2_"
 
@@ -81,29 +83,45 @@ def prepare_results_dir(results_dir: str | Path, cwd: Path) -> Path:
     return path
 
 
-def add_tradeoff(sweep: Sweep, specs: dict) -> dict[float, list[tuple[np.ndarray, np.ndarray]]]:
-    """Fill the tradeoff columns of ``sweep.runs`` from predictions.npz; return the
-    (pred, target) pairs of completed runs per λ, for Figure 2."""
-    rows, preds = [], {}
+def read_all_predictions(sweep: Sweep) -> dict[str, dict]:
+    """Run path → its predictions.npz arrays, for the runs that have readable ones."""
+    found = {}
+    for path in sweep.runs["path"]:
+        arrays = read_predictions(sweep.root / path)
+        if arrays is not None:
+            found[path] = arrays
+    return found
+
+
+def tradeoff_columns(sweep: Sweep, preds: dict[str, dict]) -> pd.DataFrame:
+    """The tradeoff fields of every run (NaN without predictions), in the order of ``sweep.runs``."""
+    nan = dict.fromkeys(tradeoff.FIELDS, np.nan)
+    rows = [tradeoff.run_tradeoff(preds[p]["pred"], preds[p]["target"]) if p in preds else nan for p in sweep.runs["path"]]
+    return pd.DataFrame(rows, columns=list(tradeoff.FIELDS), index=sweep.runs.index)
+
+
+def check_predictions(sweep: Sweep, preds: dict[str, dict], specs: dict) -> None:
+    """Warn where a run's predictions disagree with its split or with its own summary."""
     for run in sweep.runs.itertuples():
-        arrays = read_predictions(sweep.root / run.path)
+        arrays = preds.get(run.path)
         if arrays is None:
-            rows.append(dict.fromkeys(tradeoff.FIELDS, np.nan))
             continue
-        fields = tradeoff.run_tradeoff(arrays["pred"], arrays["target"])
-        rows.append(fields)
         spec = specs.get(run.path)
         if spec is not None and not _same_rows(arrays, spec.val_index):
             warn(f"{run.path}: predictions.npz rows differ from split.npz val_index; "
                  "its R² is not comparable with the baselines")
-        if pd.notna(run.val_r2) and abs(fields["tradeoff_r2"] - run.val_r2) > 0.01:
+        if pd.notna(run.val_r2) and abs(run.tradeoff_r2 - run.val_r2) > 0.01:
             warn(f"{run.path}: summary val_r2 {run.val_r2:.4f} but predictions.npz gives "
-                 f"{fields['tradeoff_r2']:.4f} (duplicated or missing validation samples?)")
-        if run.status == "completed":
-            preds.setdefault(run.variance_lambda, []).append((arrays["pred"], arrays["target"]))
-    for col in tradeoff.FIELDS:
-        sweep.runs[col] = [r[col] for r in rows]
-    return preds
+                 f"{run.tradeoff_r2:.4f} (duplicated or missing validation samples?)")
+
+
+def completed_predictions(sweep: Sweep, preds: dict[str, dict]) -> dict[float, list[tuple[np.ndarray, np.ndarray]]]:
+    """(pred, target) of every completed run per λ, for Figure 2."""
+    out: dict[float, list] = {}
+    for run in sweep.runs.itertuples():
+        if run.status == "completed" and run.path in preds:
+            out.setdefault(run.variance_lambda, []).append((preds[run.path]["pred"], preds[run.path]["target"]))
+    return out
 
 
 def _same_rows(arrays: dict, val_index: np.ndarray) -> bool:
@@ -129,7 +147,7 @@ def read_specs(sweep: Sweep) -> tuple[dict, dict[str, str]]:
     specs, missing = {}, {}
     for path in sweep.runs["path"]:
         try:
-            specs[path] = bl.read_split_spec(sweep.root / path)
+            specs[path] = SplitSpec.of_run(sweep.root / path)
         except CloudMLError as exc:
             missing[path] = str(exc)
     return specs, missing
@@ -144,7 +162,7 @@ def split_baselines(specs: dict, missing: dict, cache_file: Path, budget_mb: flo
     for s in specs.values():
         by_split.setdefault((str(s.data_path), s.split_hash), []).append(s)
     groups = sorted(by_split.values(), key=len, reverse=True)
-    results = [{**bl.baselines_for(g[0], cache_file, budget_mb), "n_runs": len(g)} for g in groups]
+    results = [{**baselines_for(g[0], cache_file, budget_mb), "n_runs": len(g)} for g in groups]
     for r in results:
         if not r.get("available"):
             warn(f"baselines unavailable: {r['reason']}")
@@ -193,11 +211,15 @@ def distribution_panels(per_lambda: pd.DataFrame, preds: dict) -> list[dict]:
 
 
 def analyze_sweep(sweep_root: Path, results: Path, cfg: dict, selected_path: Path) -> tuple[dict, str]:
-    """Analyse ``sweep_root`` and write every SPEC §4 file into ``results``; return the
+    """Analyse ``sweep_root`` and write every result file into ``results``; return the
     summary and the text analyze.py prints."""
-    sweep = load_sweep(sweep_root)
+    verdicts = Verdicts.from_config(cfg.get("verdicts"))
+    sweep = load_sweep(sweep_root, verdicts)
     specs, missing = read_specs(sweep)
-    preds = add_tradeoff(sweep, specs)
+    arrays = read_all_predictions(sweep)
+    sweep.runs[list(tradeoff.FIELDS)] = tradeoff_columns(sweep, arrays)
+    check_predictions(sweep, arrays, specs)
+    preds = completed_predictions(sweep, arrays)
     base = split_baselines(specs, missing, results / "baselines_cache.json",
                            cfg["baselines"]["memory_budget_mb"])
     per_lambda = table2.summarise_lambdas(sweep.runs, cfg["lambdas"])
@@ -216,7 +238,7 @@ def analyze_sweep(sweep_root: Path, results: Path, cfg: dict, selected_path: Pat
                                                      cfg["decision_matrix"]["variance_ratio_range"]),
         "decision": selection.decision(crit),
         "findings": findings.findings(per_lambda, chosen["variance_lambda"], best, base,
-                                      base.get("oracle_r2"), cfg["collapse_variance_ratio"]),
+                                      base.get("oracle_r2"), verdicts.collapse_variance_ratio),
         "baselines": base,
         "tradeoff": {
             "method": tradeoff.METHOD,

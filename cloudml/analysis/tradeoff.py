@@ -1,4 +1,4 @@
-"""The price of variance matching, per run and in theory (SPEC §1 "Theory to keep in view").
+"""The price of variance matching, per run and in theory (the theory printed beside Table 2).
 
 For each run: its actual R² and variance ratio v over the whole validation set, and the R²
 its predictions would have if rescaled around their mean to v = 1. The theoretical curve

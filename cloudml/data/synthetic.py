@@ -1,4 +1,4 @@
-"""The built-in synthetic data set: a physically motivated generator in the SPEC §2 schema.
+"""The built-in synthetic data set: a physically motivated generator in the unified HDF5 schema.
 
 Generative model (all heights in km; one camera 20 km above sea level looks down):
 - Cloud base height h follows each flight as an AR(1) process (strong autocorrelation)

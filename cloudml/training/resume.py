@@ -1,4 +1,4 @@
-"""Sweep bookkeeping: is this job directory new, finished, or to be resumed?
+"""Resuming: is this job directory new, finished, or to be resumed? Is its checkpoint safe?
 
 A job directory records what it computes (`identity.json`: seed, data, model, loss,
 optimiser, scheduler, epochs). Re-running the same command skips finished jobs and resumes
@@ -13,14 +13,17 @@ launch resumes, skips or is refused, so the record stays that of the run the dir
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
-from cloudml.errors import CloudMLError
+from cloudml import rundir
 from cloudml.atomic import atomic_write, write_json
+from cloudml.errors import CloudMLError
+from cloudml.rundir import RunMeta, Verdicts
 
-FINISHED = ("completed", "diverged")
 HYDRA_RECORD = ("config.yaml", "hydra.yaml", "overrides.yaml")
 # Settings that change where or how fast a job runs, not what it computes.
 VOLATILE = {"data": ("num_workers",)}
@@ -62,7 +65,7 @@ def _copy_record(src: Path, dst: Path) -> None:
 
 def job_state(out_dir: Path, cfg: DictConfig) -> str:
     """`new`, `finished` or `resume`; records the identity of a new job."""
-    ident, ident_path = identity(cfg), out_dir / "identity.json"
+    ident, ident_path = identity(cfg), out_dir / rundir.IDENTITY
     record, kept = out_dir / ".hydra", out_dir / ".hydra" / "kept"
     if ident_path.exists():
         try:
@@ -70,18 +73,15 @@ def job_state(out_dir: Path, cfg: DictConfig) -> str:
         except ValueError:
             _copy_record(kept, record)
             raise JobDirRefused(f"{ident_path}: not valid JSON; delete the job directory to re-run it") from None
-        try:
-            status = json.loads((out_dir / "summary.json").read_text()).get("status")
-        except (OSError, ValueError, AttributeError):
-            status = None
-        has_checkpoint = (out_dir / "checkpoints" / "last.ckpt").exists()
+        status = _status(out_dir)
+        has_checkpoint = (out_dir / rundir.CHECKPOINT).exists()
         diffs = _differences(old, ident)
         if diffs and not (status == "failed" and not has_checkpoint):  # a run that never trained is replaced
             _copy_record(kept, record)
             raise JobDirRefused(
                 f"{out_dir}: holds a different run ({'; '.join(diffs[:3])}); choose another name= or delete it"
             )
-        if not diffs and status in FINISHED:
+        if not diffs and status in rundir.FINISHED:
             _copy_record(kept, record)
             return "finished"
         if not diffs and has_checkpoint:
@@ -92,32 +92,48 @@ def job_state(out_dir: Path, cfg: DictConfig) -> str:
     return "new"
 
 
+def _status(out_dir: Path):
+    """The status summary.json records, or None when there is none that can be read."""
+    try:
+        return json.loads((out_dir / rundir.SUMMARY).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _plain(cfg: DictConfig) -> dict:
+    """The config as plain data, resolved where it can be (the failure may be in the config itself)."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 -- any interpolation error: keep the unresolved values
+        return OmegaConf.to_container(cfg, resolve=False)
+
+
 def write_failure(out_dir: Path, cfg: DictConfig, error: Exception, model_name: str | None = None) -> None:
     """Mark the job `failed` in summary.json, unless that file records another outcome already."""
     if isinstance(error, JobDirRefused):
         return
-    path = out_dir / "summary.json"
-    if path.exists():
-        try:
-            if json.loads(path.read_text()).get("status") != "failed":
-                return  # never overwrite the record of a finished, running or different run
-        except (ValueError, AttributeError):
-            return
-    loss = cfg.get("loss") or {}
-    write_json(path, {
-        "status": "failed",
-        "error": str(error),
-        "variance_lambda": OmegaConf.to_container(OmegaConf.create({"v": loss.get("variance_lambda")}))["v"],
-        "seed": cfg.get("seed"),
-        "model": model_name,
-        "epochs_completed": 0,
-        "epochs_planned": cfg.trainer.max_epochs if "trainer" in cfg else None,
-        "final": {"val_r2": None, "val_variance_ratio": None, "val_mae": None, "val_rmse": None},
-        "avg_base_loss_last5": None,
-        "avg_var_loss_last5": None,
-        "stability": None,
-        "stability_reason": "the run failed before training",
-        "diverged_epoch": None,
-        "collapsed": None,
-        "wall_time_s": 0.0,
-    })  # fmt: skip
+    if (out_dir / rundir.SUMMARY).exists() and _status(out_dir) != "failed":
+        return  # never overwrite the record of a finished, running or different run (or an unreadable one)
+    plain = _plain(cfg)
+    meta = RunMeta.from_config(plain, model_name)
+    rundir.write_summary(out_dir, rundir.build_summary("failed", meta, Verdicts.from_config(plain.get("verdicts")),
+                                                       error=str(error)))  # fmt: skip
+
+
+def checked_checkpoint(path: Path) -> Path:
+    """`path` if it loads as a checkpoint with `weights_only=True` (no arbitrary pickles)."""
+    try:
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it all
+            warnings.simplefilter("ignore")
+            content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... here
+        text = str(exc).strip()
+        if "WeightsUnpickler error:" in text:  # not torch's advice to load it unsafely: what it refused
+            text = "refused by weights_only loading: " + text.split("WeightsUnpickler error:", 1)[1].strip()
+        reason = text.splitlines()[0].split(". ")[0][:160] if text else type(exc).__name__
+        raise CloudMLError(
+            f"{path}: not a loadable checkpoint ({reason}); delete it to restart this job from scratch"
+        ) from None
+    if not isinstance(content, dict) or "state_dict" not in content:
+        raise CloudMLError(f"{path}: not a Lightning checkpoint (no 'state_dict'); delete it to restart this job")
+    return path

@@ -35,13 +35,14 @@ class VarianceRatio(Metric):
         return var_p / var_y
 
 
-def validation_metrics() -> MetricCollection:
-    """R², variance ratio, MAE and RMSE (in km when fed km)."""
+def validation_metrics(prefix: str = "") -> MetricCollection:
+    """R², variance ratio, MAE and RMSE (in km when fed km), named `prefix` + r2, variance_ratio, ..."""
     return MetricCollection(
         {
             "r2": R2Score(),
             "variance_ratio": VarianceRatio(),
             "mae": MeanAbsoluteError(),
             "rmse": MeanSquaredError(squared=False),
-        }
+        },
+        prefix=prefix,
     )

@@ -1,4 +1,4 @@
-"""Fake run directories and HDF5 files in the SPEC §2/§3 formats, with chosen numbers.
+"""Fake run directories and HDF5 files in the formats training writes, with chosen numbers.
 
 For tests and benchmarks of the analysis (and for trying ``analyze.py`` without training):
 predictions are built to have an exact correlation ρ and variance ratio v with the target,
@@ -10,11 +10,11 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from cloudml import rundir
 from cloudml.analysis.scores import regression_scores
-from cloudml.atomic import write_json, write_npz, write_text
-from cloudml.summary import HISTORY_COLUMNS, summarize
+from cloudml.atomic import write_text
+from cloudml.rundir import RunMeta, Verdicts
 
 
 def fake_predictions(target: np.ndarray, corr: float, ratio: float, rng: np.random.Generator) -> np.ndarray:
@@ -64,7 +64,7 @@ def write_run(sweep_dir: Path, variance_lambda: float, seed: int = 0, *, target:
               data_path: str | Path = "/nonexistent/data.h5", status: str = "completed",
               diverged_epoch: int | None = None, epochs: int = 15, base_loss: float = 0.1,
               var_loss: float = 0.01, oracle_r2=None, **summary_overrides) -> Path:
-    """A job directory with summary.json (made by the training side's own ``summarize``),
+    """A job directory with summary.json (built by the run directory's own ``build_summary``),
     history.csv, predictions.npz, data.json, split.npz and .hydra/{config,overrides}.yaml.
     ``summary_overrides`` replace summary keys (e.g. ``stability="unstable"``)."""
     run = Path(sweep_dir) / f"loss.variance_lambda={variance_lambda:g},seed={seed}"
@@ -72,20 +72,16 @@ def write_run(sweep_dir: Path, variance_lambda: float, seed: int = 0, *, target:
     final = (regression_scores(pred, target) if pred is not None
              else dict.fromkeys(("val_r2", "val_variance_ratio", "val_mae", "val_rmse")))
     history = fake_history(final, diverged_epoch or epochs, base_loss, var_loss)
-    summary = summarize(history, status=status, variance_lambda=variance_lambda, seed=seed,
-                        model="transformer", epochs_planned=epochs, diverged_epoch=diverged_epoch,
-                        wall_time_s=1.0, **summary_overrides)
-    write_json(run / "summary.json", summary)
-    write_text(run / "history.csv", pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(index=False))
+    meta = RunMeta(variance_lambda, seed, "transformer", epochs)
+    summary = rundir.build_summary(status, meta, Verdicts(), history, diverged_epoch=diverged_epoch, wall_time_s=1.0)
+    rundir.write_summary(run, {**summary, **summary_overrides})
+    rundir.write_history(run, history)
     if pred is not None:
-        write_npz(run / "predictions.npz", pred=np.asarray(pred, float), target=np.asarray(target, float),
-                  index=np.asarray(val_index, np.int64))
-    write_npz(run / "split.npz", train_index=np.asarray(train_index, np.int64),
-              val_index=np.asarray(val_index, np.int64))
-    write_json(run / "data.json", {
-        "path": str(data_path), "keys": {"images": "images", "scalars": "scalars", "target": "target",
-                                         "flight": "flight", "time": "time"},
-        "split": "flight", "n_train": len(train_index), "n_val": len(val_index), "oracle_r2": oracle_r2})
+        rundir.write_predictions(run, np.asarray(pred, float), np.asarray(target, float), val_index)
+    info = {"path": str(data_path), "keys": {"images": "images", "scalars": "scalars", "target": "target",
+                                             "flight": "flight", "time": "time"},
+            "split": "flight", "n_train": len(train_index), "n_val": len(val_index), "oracle_r2": oracle_r2}  # fmt: skip
+    rundir.write_data_files(run, info, {}, np.asarray(train_index, np.int64), np.asarray(val_index, np.int64))
     write_text(run / ".hydra" / "config.yaml",
                f"seed: {seed}\nloss:\n  variance_lambda: {float(variance_lambda)!r}\n  denominator: dataset\n")
     write_text(run / ".hydra" / "overrides.yaml", f"- loss.variance_lambda={variance_lambda:g}\n- seed={seed}\n")

@@ -1,0 +1,71 @@
+"""The build step: a composed config -> (datamodule, module, trainer), as train.py, the tests and
+the benchmarks all use it."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import lightning as L
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from cloudml import rundir
+from cloudml.errors import CloudMLError
+from cloudml.models import build_model
+from cloudml.rundir import RunMeta, Verdicts
+from cloudml.training.callbacks import LastCheckpoint, ProcessSettings, RunRecorder
+from cloudml.training.module import CloudBaseRegressor
+
+# Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates: library noise, not ours.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+class Experiment(NamedTuple):
+    datamodule: L.LightningDataModule
+    module: CloudBaseRegressor
+    trainer: L.Trainer
+
+
+def instantiate_checked(node: DictConfig, **kwargs):
+    """`instantiate`, letting a user-facing CloudMLError through unwrapped (one line, no traceback)."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, CloudMLError):
+            raise exc.__cause__ from None
+        raise
+
+
+def _each(group: Optional[DictConfig]) -> list:
+    """Every object of a config group whose entries are `_target_` nodes (None and {} give [])."""
+    return [instantiate_checked(c) for c in (group or {}).values() if c is not None and "_target_" in c]
+
+
+def build(cfg: DictConfig, out_dir: Optional[Path] = None, model_name: Optional[str] = None) -> Experiment:
+    """Objects of one run; with `out_dir`, the run writes its files there (data files at once).
+
+    The loss is built first, so a bad loss setting fails before the data is read (minutes on a
+    large file).
+    """
+    loss = instantiate_checked(cfg.loss)
+    data = instantiate_checked(cfg.data)
+    data.setup("fit")
+    model = build_model(cfg.model, data.frame_shape, data.n_scalars)
+    scheduler = instantiate_checked(cfg.scheduler) if cfg.get("scheduler") else None
+    module = CloudBaseRegressor(model, loss, instantiate_checked(cfg.optimizer), scheduler,
+                                data.stats["target"]["mean"], data.stats["target"]["std"],
+                                max_nonfinite_steps=cfg.nan_guard.max_skipped_steps)  # fmt: skip
+    callbacks, checkpointing = [ProcessSettings(), *_each(cfg.get("callbacks"))], {"enable_checkpointing": False}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        rundir.write_data_files(out_dir, data.describe(), data.stats, data.split.train, data.split.val)
+        meta = RunMeta.from_config(cfg, model_name)
+        callbacks += [RunRecorder(out_dir, meta, Verdicts.from_config(cfg.get("verdicts"))),
+                      LastCheckpoint(out_dir / rundir.CHECKPOINT)]  # fmt: skip
+        checkpointing = {}  # LastCheckpoint is the run's checkpoint; without one Lightning would add its own
+    trainer = instantiate_checked(cfg.trainer, callbacks=callbacks, logger=_each(cfg.get("logger")) or False,
+                                  **checkpointing)  # fmt: skip
+    return Experiment(data, module, trainer)
