@@ -16,7 +16,9 @@ HERE = Path(__file__).resolve().parent
 
 @hydra.main(config_path="conf", config_name="analyze", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from cloudml.analysis.report import analyze_sweep, prepare_results_dir, resolve_sweep_dir
+    from cloudml.analysis.outputs import prepare_results_dir
+    from cloudml.analysis.report import analyze_sweep
+    from cloudml.analysis.runs import resolve_sweep_dir
     from cloudml.errors import CloudMLError
 
     settings = OmegaConf.to_container(cfg, resolve=True)

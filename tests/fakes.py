@@ -63,10 +63,12 @@ def write_run(sweep_dir: Path, variance_lambda: float, seed: int = 0, *, target:
               pred: np.ndarray | None, train_index: np.ndarray, val_index: np.ndarray,
               data_path: str | Path = "/nonexistent/data.h5", status: str = "completed",
               diverged_epoch: int | None = None, epochs: int = 15, base_loss: float = 0.1,
-              var_loss: float = 0.01, oracle_r2=None, **summary_overrides) -> Path:
+              var_loss: float = 0.01, oracle_r2=None, flight: np.ndarray | None = None,
+              **summary_overrides) -> Path:
     """A job directory with summary.json (built by the run directory's own ``build_summary``),
     history.csv, predictions.npz, data.json, split.npz and .hydra/{config,overrides}.yaml.
-    ``summary_overrides`` replace summary keys (e.g. ``stability="unstable"``)."""
+    ``summary_overrides`` replace summary keys (e.g. ``stability="unstable"``); ``flight`` (per
+    validation sample) goes into predictions.npz."""
     run = Path(sweep_dir) / f"loss.variance_lambda={variance_lambda:g},seed={seed}"
     (run / ".hydra").mkdir(parents=True, exist_ok=True)
     final = (regression_scores(pred, target) if pred is not None
@@ -75,9 +77,9 @@ def write_run(sweep_dir: Path, variance_lambda: float, seed: int = 0, *, target:
     meta = RunMeta(variance_lambda, seed, "transformer", epochs)
     summary = rundir.build_summary(status, meta, Verdicts(), history, diverged_epoch=diverged_epoch, wall_time_s=1.0)
     rundir.write_summary(run, {**summary, **summary_overrides})
-    rundir.write_history(run, history)
+    rundir.write_history(run, history, columns=list(history[0]) if history else rundir.HISTORY_COLUMNS)
     if pred is not None:
-        rundir.write_predictions(run, np.asarray(pred, float), np.asarray(target, float), val_index)
+        rundir.write_predictions(run, np.asarray(pred, float), np.asarray(target, float), val_index, flight)
     info = {"path": str(data_path), "keys": {"images": "images", "scalars": "scalars", "target": "target",
                                              "flight": "flight", "time": "time"},
             "split": "flight", "n_train": len(train_index), "n_val": len(val_index), "oracle_r2": oracle_r2}  # fmt: skip

@@ -18,6 +18,11 @@ TRAIN_CASES = {
     "unknown_model": (["model=resnet"], "model=resnet: no such config in conf/model/ (expected one of cnn, cnn_spatial, cnn_spatial_multiscale, cnn_spatial_temporal, transformer)"),
     "missing_scratch_dir": (["data.memory_budget_mb=0", "data.scratch_dir=/nonexistent/scratch"], "data.scratch_dir=/nonexistent/scratch: No such file or directory (expected a writable directory)"),
     "unknown_data": (["data=era5"], "data=era5: no such config in conf/data/ (expected one of default, synthetic_weak)"),
+    "unknown_estimator": (["loss.estimator=median"], "loss.estimator='median': expected one of plugin, halves"),
+    "halves_with_batch_denominator": (["loss.estimator=halves", "loss.denominator=batch"], "loss.estimator=halves: expected loss.denominator=dataset, got 'batch' (a ratio of batch variances is biased whichever way it is split)"),
+    "halves_with_tiny_batches": (["loss.estimator=halves", "data.batch_size=2"], "data.batch_size=2: loss.estimator=halves needs batches of at least 4 samples"),
+    "negative_spike_factor": (["verdicts.loss_spike_factor=-1"], "verdicts.loss_spike_factor=-1: expected a number > 0"),
+    "fractional_drift_window": (["verdicts.drift_window=2.5"], "verdicts.drift_window=2.5: expected an integer >= 1"),
 }  # fmt: skip
 
 
@@ -75,6 +80,11 @@ def test_bad_sweep_dir_is_a_one_line_error(tmp_path, kind):
     before = sorted(tmp_path.rglob("*"))
     one_line_error(analyze(tmp_path, f"sweep_dir={path}", f"results_dir={tmp_path / 'results'}"), "analyze.py", messages[kind])
     assert sorted(tmp_path.rglob("*")) == before + ([tmp_path / "results"] if kind == "empty" else [])  # no Hydra outputs/ either
+
+
+def test_bad_verdict_threshold_for_analyze_is_a_one_line_error(tmp_path, sweep):
+    one_line_error(analyze(tmp_path, f"sweep_dir={sweep}", f"results_dir={tmp_path / 'results'}", "verdicts.spike_window_steps=0"),
+                   "analyze.py", "verdicts.spike_window_steps=0: expected an integer >= 1")  # fmt: skip
 
 
 def test_results_dir_below_a_regular_file_is_a_one_line_error(tmp_path, sweep):

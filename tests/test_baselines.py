@@ -48,8 +48,8 @@ def test_features_accept_channel_axis_and_read_in_small_chunks(tmp_path):
     target = 2.0 * images[:, 0].mean(axis=(1, 2, 3))
     spec = bl.SplitSpec.of_run(make_run(tmp_path, target, images))
     rows = np.unique(np.concatenate([spec.train_index, spec.val_index]))
-    X_small, y_small, names = read_features(spec.data_path, spec.keys, rows, memory_budget_mb=0.001)  # 1 row per chunk
-    X_big, y_big, _ = read_features(spec.data_path, spec.keys, rows, memory_budget_mb=64)
+    X_small, y_small, names, _ = read_features(spec.data_path, spec.keys, rows, memory_budget_mb=0.001)  # 1 row per chunk
+    X_big, y_big, _, _ = read_features(spec.data_path, spec.keys, rows, memory_budget_mb=64)
     np.testing.assert_array_equal(X_small, X_big)
     assert X_small.shape == (N, 5 * 2 - 1 + 2) and len(names) == X_small.shape[1]
     assert bl.compute_baselines(spec)["ridge"]["val_r2"] > 0.98

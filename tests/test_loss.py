@@ -55,3 +55,36 @@ def test_bad_variance_lambda_is_a_one_line_error(bad):
 def test_unknown_denominator_is_refused():
     with pytest.raises(CloudMLError, match="loss.denominator='global'"):
         VariancePreservingLoss(1.0, denominator="global")
+
+
+def test_plugin_penalty_is_biased_and_the_halves_penalty_is_not_at_unit_variance():
+    """At a true variance ratio of 1, E[(1 − v̂)²] = Var(v̂) ≈ 2/(n − 1) > 0, while the product of the
+    two half-batch shortfalls has expectation (1 − v)² = 0 (20 000 random batches of 64)."""
+    torch.manual_seed(0)
+    batches = torch.randn(20_000, 64, dtype=torch.float64)  # predictions with variance 1 = the training variance
+    plugin = VariancePreservingLoss(1.0, estimator="plugin")
+    halves = VariancePreservingLoss(1.0, estimator="halves")
+    p_vals = torch.stack([plugin.variance_term(b, b) for b in batches])
+    h_vals = torch.stack([halves.variance_term(b, b) for b in batches])
+    assert p_vals.mean().item() == pytest.approx(2 / 63, rel=0.05)  # the bias the plug-in penalty carries
+    se = h_vals.std().item() / np.sqrt(len(h_vals))
+    assert abs(h_vals.mean().item()) < 4 * se  # unbiased: within noise of 0
+    assert (h_vals < 0).any()  # one batch's value can be negative; only its mean is (1 − v)²
+
+
+def test_halves_penalty_is_the_product_of_the_half_batch_shortfalls():
+    p = torch.tensor([0.1, -0.4, 0.9, 0.3, -1.2, 0.5], dtype=torch.float64)
+    a, b = p[:3].var(correction=1) / 1.3, p[3:].var(correction=1) / 1.3
+    loss = VariancePreservingLoss(2.0, estimator="halves", target_variance=1.3)
+    total, base, var = loss(p, torch.zeros(6, dtype=torch.float64))
+    assert var.item() == pytest.approx(((1 - a) * (1 - b)).item(), rel=1e-12)
+    assert total.item() == pytest.approx(base.item() + 2.0 * var.item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"estimator": "median"}, "loss.estimator='median': expected one of plugin, halves"),
+    ({"estimator": "halves", "denominator": "batch"}, "loss.estimator=halves: expected loss.denominator=dataset, got 'batch'"),
+])  # fmt: skip
+def test_bad_estimator_settings_are_one_line_errors(kwargs, message):
+    with pytest.raises(CloudMLError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        VariancePreservingLoss(1.0, **kwargs)

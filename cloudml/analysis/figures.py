@@ -69,9 +69,9 @@ def _colorbar(fig, ax, colors: dict) -> None:
 
 
 def distributions(panels: list[dict], path, max_panels: int = 16) -> None:
-    """Figure 2: per λ, the prediction histogram over the target histogram (same bins).
+    """Figure 2: per level (λ), the prediction histogram over the target histogram (same bins).
 
-    ``panels``: dicts with ``variance_lambda``, ``pred`` and ``target`` (km, pooled over
+    ``panels``: dicts with ``label`` (e.g. "λ = 0.5"), ``pred`` and ``target`` (km, pooled over
     seeds, or None), ``r2``, ``variance_ratio``, ``n_seeds``, ``status``.
     """
     plt = _pyplot()
@@ -80,7 +80,7 @@ def distributions(panels: list[dict], path, max_panels: int = 16) -> None:
     nrows = max(1, math.ceil(len(shown) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
     for ax, p in zip(axes.flat, shown):
-        title = f"λ = {p['variance_lambda']:g}"
+        title = p["label"]
         if p["pred"] is None:
             ax.text(0.5, 0.5, f"[{p['status']}]", ha="center", va="center", transform=ax.transAxes)
             ax.set_title(title, fontsize=9)
@@ -98,8 +98,8 @@ def distributions(panels: list[dict], path, max_panels: int = 16) -> None:
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)
-    note = f" (first {len(shown)} of {len(panels)} λ values)" if len(panels) > len(shown) else ""
-    fig.suptitle(f"Validation predictions vs targets per λ{note}")
+    note = f" (first {len(shown)} of {len(panels)})" if len(panels) > len(shown) else ""
+    fig.suptitle(f"Validation predictions vs targets{note}")
     fig.tight_layout()
     _save(fig, path)
 
@@ -138,10 +138,10 @@ def training_curves(histories: pd.DataFrame, path) -> None:
     _save(fig, path)
 
 
-def tradeoff(runs: pd.DataFrame, best_run: dict | None, path) -> None:
-    """R² against variance ratio, a point per run; the theoretical curve R² = 2ρ√v − v for
-    the best run's ρ, the line R² = v of calibrated predictors, and the best run rescaled
-    to v = 1."""
+def tradeoff(runs: pd.DataFrame, reference: dict | None, path) -> None:
+    """R² against variance ratio, a point per run; the theoretical curve R² = 2ρ√v − v − β² for
+    the selected λ's seed-mean ρ and β, the line R² = v of calibrated predictors, and the
+    selected λ rescaled to v = 1 (seed mean)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5))
     pts = runs.dropna(subset=["tradeoff_r2", "tradeoff_variance_ratio"])
@@ -153,11 +153,12 @@ def tradeoff(runs: pd.DataFrame, best_run: dict | None, path) -> None:
     v_max = max(1.5, float(pts["tradeoff_variance_ratio"].max()) if len(pts) else 0)
     v = np.linspace(0, v_max, 300)
     ax.plot(v[v <= 1], v[v <= 1], color="0.4", ls=":", label="R² = v (calibrated)")
-    if best_run is not None and np.isfinite(best_run.get("tradeoff_corr", np.nan)):
-        rho = best_run["tradeoff_corr"]
-        ax.plot(v, theoretical_r2(rho, v), color="k", ls="--", label=f"2ρ√v − v (unbiased), ρ = {rho:.2f}")
-        ax.scatter([1.0], [best_run["tradeoff_r2_at_unit_variance"]], marker="x", color="k", s=60,
-                   zorder=4, label="best run rescaled to v = 1")
+    if reference is not None and np.isfinite(reference["rho"]):
+        rho, bias = reference["rho"], reference["bias"]
+        ax.plot(v, theoretical_r2(rho, v) - bias**2, color="k", ls="--",
+                label=f"2ρ√v − v − β², λ = {reference['variance_lambda']:g}: ρ = {rho:.2f}, β = {bias:.2f}")
+        ax.scatter([1.0], [reference["r2_at_unit_variance"]], marker="x", color="k", s=60,
+                   zorder=4, label=f"λ = {reference['variance_lambda']:g} rescaled to v = 1 (seed mean)")
     ax.axvline(1, color="0.6", lw=0.8)
     ax.axhline(0, color="0.6", lw=0.8)
     _r2_axis(ax, pts["tradeoff_r2"])

@@ -19,11 +19,11 @@ from cloudml import rundir
 from cloudml.analysis.tradeoff import FIELDS as TRADEOFF_FIELDS
 from cloudml.errors import CloudMLError
 from cloudml.rundir import FINAL_KEYS, RunFileError, Verdicts
-from cloudml.rundir.verdicts import finite
+from cloudml.rundir.verdicts import finite, judges_spikes, stability, val_drift
 
 RUN_COLUMNS = ("path", "variance_lambda", "seed", "model", "status", "epochs_completed",
                "epochs_planned", *FINAL_KEYS, "avg_base_loss", "avg_var_loss", "stability",
-               "stability_reason", "diverged_epoch", "collapsed", "wall_time_s", "error",
+               "stability_reason", "val_drift", "diverged_epoch", "collapsed", "wall_time_s", "error",
                *TRADEOFF_FIELDS)  # the tradeoff columns stay NaN until predictions are read
 
 
@@ -39,6 +39,29 @@ class Sweep:
 def warn(message: str) -> None:
     """One-line warning on stderr (the analysis goes on)."""
     print(f"analyze.py: warning: {message}", file=sys.stderr)
+
+
+def resolve_sweep_dir(sweep_dir: str | None, cwd: Path) -> Path:
+    """``sweep_dir``, or the newest directory under ``multirun/`` when it is None."""
+    if sweep_dir is None:
+        multirun = cwd / "multirun"
+        candidates = [d for d in multirun.iterdir() if d.is_dir()] if multirun.is_dir() else []
+        if not candidates:
+            raise CloudMLError(f"sweep_dir not given and {multirun} holds no sweep directory "
+                               "(expected multirun/<name>/ from `python train.py -m ...`)")  # fmt: skip
+
+        def newest(d: Path) -> float:  # Hydra rewrites multirun.yaml on each launch
+            marker = d / "multirun.yaml"
+            return max(d.stat().st_mtime, marker.stat().st_mtime if marker.is_file() else 0.0)
+
+        return max(candidates, key=newest)
+    path = Path(sweep_dir)
+    path = path if path.is_absolute() else cwd / path
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise CloudMLError(f"sweep_dir {path} {what} (expected a sweep directory of job directories "
+                           "holding summary.json)")  # fmt: skip
+    return path
 
 
 def find_run_dirs(sweep_dir: Path, max_depth: int = 2) -> list[Path]:
@@ -65,6 +88,23 @@ def _relative(run_dir: Path, sweep_root: Path) -> str:
     return str(run_dir.relative_to(sweep_root))
 
 
+def _verdicts(run_dir: Path, summary: dict, verdicts: Verdicts) -> tuple:
+    """(stability, reason, val_drift) by this analysis' thresholds from history.csv; the summary's
+    own when the history predates the per-step spike ratios or cannot be read."""
+    status = summary["status"]
+    label = summary.get("stability") or ("diverged" if status == "diverged" else None)
+    kept = (label, summary.get("stability_reason"), summary.get("val_drift"))
+    if status not in rundir.FINISHED:
+        return kept
+    try:
+        history = rundir.read_history(run_dir)
+    except RunFileError:
+        return kept
+    if not judges_spikes(history):
+        return kept
+    return (*stability(history, summary.get("diverged_epoch"), verdicts), val_drift(history, verdicts))
+
+
 def load_run(run_dir: Path, sweep_root: Path, verdicts: Verdicts) -> dict:
     """One flat row for a run; a run without summary.json yet counts as ``running``."""
     cfg = rundir.read_config(run_dir)
@@ -85,7 +125,7 @@ def load_run(run_dir: Path, sweep_root: Path, verdicts: Verdicts) -> dict:
         raise RunFileError(f"summary.json says seed={seed} but .hydra/config.yaml says {cfg_seed}")
     final = summary.get("final") or {}
     status = summary["status"]
-    stability = summary.get("stability") or ("diverged" if status == "diverged" else None)
+    label, reason, drift = _verdicts(run_dir, summary, verdicts)
     return {
         "path": _relative(run_dir, sweep_root),
         "variance_lambda": lam,
@@ -97,8 +137,9 @@ def load_run(run_dir: Path, sweep_root: Path, verdicts: Verdicts) -> dict:
         **{k: final.get(k) for k in FINAL_KEYS},
         "avg_base_loss": summary.get("avg_base_loss_last5"),
         "avg_var_loss": summary.get("avg_var_loss_last5"),
-        "stability": stability,
-        "stability_reason": summary.get("stability_reason"),
+        "stability": label,
+        "stability_reason": reason,
+        "val_drift": drift,
         "diverged_epoch": summary.get("diverged_epoch"),
         "collapsed": rundir.is_collapsed(final.get("val_variance_ratio"), verdicts) if status == "completed" else None,
         "wall_time_s": summary.get("wall_time_s"),

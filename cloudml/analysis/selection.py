@@ -1,8 +1,13 @@
-"""λ selection, the decision matrix and the success criteria, as the program states them.
+"""λ selection, the decision matrix, the success criteria and the decision.
 
-Selection: among λ values whose runs completed and are stable, the highest mean validation
-R²; near-ties (within ``tie_tolerance``) go to the variance ratio closest to 100 %.
-Success (``go``): some single λ has R² > 0.2, variance ratio > 60 % and is stable.
+Selection (one-standard-error rule): among stable λ, the best mean R² and its standard error
+SE (over seeds, or from the flight bootstrap with one seed); every stable λ whose R² is within
+one SE of the best is as good as the best within noise, and of those the one whose variance
+ratio is closest to 100 % is chosen. Never the argmax of noise.
+Success criteria (the program's): some λ with R² > 0.2, variance ratio > 60 %, stable.
+Decision: ``go`` only if some λ > 0 meets all three and is not worse than λ = 0 beyond noise
+(its paired interval of ΔR² does not lie below 0); when λ = 0 itself meets them, the report
+says that the cure was not needed on this data.
 """
 from __future__ import annotations
 
@@ -13,15 +18,8 @@ def _lam(x: float) -> str:
     return f"λ={x:g}"
 
 
-def _ci_text(ci) -> str:
-    return "single seed" if ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
-
-
-def intervals_overlap(a, b) -> bool | None:
-    """Whether two (low, high) intervals overlap; None when either is missing."""
-    if a[0] is None or b[0] is None:
-        return None
-    return a[0] <= b[1] and b[0] <= a[1]
+def _lams(values) -> str:
+    return ", ".join(_lam(x) for x in values)
 
 
 def stable_candidates(per_lambda: pd.DataFrame) -> pd.DataFrame:
@@ -30,40 +28,33 @@ def stable_candidates(per_lambda: pd.DataFrame) -> pd.DataFrame:
     return ok.sort_values("val_r2", ascending=False, kind="stable")
 
 
-def select_lambda(per_lambda: pd.DataFrame, tie_tolerance: float) -> dict:
-    """``{"variance_lambda": λ or None, "reason": sentence(s)}`` following the program."""
+def select_lambda(per_lambda: pd.DataFrame) -> dict:
+    """``{"variance_lambda": λ or None, "reason": sentence(s), "rule": ...}`` by the one-SE rule."""
+    rule = ("one-standard-error rule: among stable λ, those with R² within one standard error of the best; "
+            "of them the variance ratio closest to 100 %")  # fmt: skip
     cand = stable_candidates(per_lambda)
     if cand.empty:
         n_done = int((per_lambda["n_seeds"] > 0).sum())
         why = ("no λ has a completed run yet" if n_done == 0
-               else f"none of the {n_done} λ value(s) with completed runs is stable")
-        return {"variance_lambda": None, "reason": f"No λ selected: {why}."}
-    best_r2 = cand["val_r2"].iloc[0]
-    near = cand[cand["val_r2"] >= best_r2 - tie_tolerance]
+               else f"none of the {n_done} λ value(s) with completed runs is stable")  # fmt: skip
+        return {"variance_lambda": None, "reason": f"No λ selected: {why}.", "rule": rule}
+    best = cand.iloc[0]
+    se = best["val_r2_se"] if pd.notna(best["val_r2_se"]) else 0.0
+    near = cand[cand["val_r2"] >= best["val_r2"] - se]
     pick = near.loc[(near["val_variance_ratio"] - 1).abs().idxmin()]
     stats = f"R² {pick['val_r2']:.3f}, variance ratio {100 * pick['val_variance_ratio']:.1f} %"
+    se_text = (f"one standard error {se:.3f} ({'over seeds' if best['n_seeds'] > 1 else 'flight bootstrap, one seed'})"
+               if pd.notna(best["val_r2_se"]) else "no standard error available (so only the best itself)")  # fmt: skip
     if len(cand) == 1:
         reason = f"{_lam(pick['variance_lambda'])} is the only λ with completed, stable runs ({stats})."
-    elif len(near) == 1:
-        runner = cand.iloc[1]
-        reason = (f"{_lam(pick['variance_lambda'])} has the highest validation R² among the "
-                  f"{len(cand)} stable λ values ({stats}; next {_lam(runner['variance_lambda'])} "
-                  f"with R² {runner['val_r2']:.3f}).")
     else:
-        tied = ", ".join(f"{_lam(r['variance_lambda'])} {r['val_r2']:.3f}" for _, r in near.iterrows())
-        reason = (f"{len(near)} stable λ values have validation R² within {tie_tolerance:g} of the best "
-                  f"({tied}); {_lam(pick['variance_lambda'])} is chosen because its variance ratio "
-                  f"is closest to 100 % ({stats}).")
-    if len(cand) >= 2 and (cand["n_seeds"].iloc[:2] > 1).any():
-        a, b = cand.iloc[0], cand.iloc[1]
-        overlap = intervals_overlap(a["val_r2_ci"], b["val_r2_ci"])
-        verdict = {True: "overlap, so seeds do not resolve their order",
-                   False: "do not overlap",
-                   None: "cannot be compared (one has a single seed)"}[overlap]
-        reason += (f" The 95 % intervals of R² for the best two λ ({_lam(a['variance_lambda'])}: "
-                   f"{_ci_text(a['val_r2_ci'])}, {_lam(b['variance_lambda'])}: "
-                   f"{_ci_text(b['val_r2_ci'])}) {verdict}.")
-    return {"variance_lambda": float(pick["variance_lambda"]), "reason": reason}
+        within = ", ".join(f"{_lam(r['variance_lambda'])} {r['val_r2']:.3f}" for _, r in near.iterrows())
+        reason = (f"Best stable R²: {_lam(best['variance_lambda'])} {best['val_r2']:.3f}, {se_text}; within it: "
+                  f"{within}; {_lam(pick['variance_lambda'])} is chosen as the one with variance ratio closest "
+                  f"to 100 % ({stats}).")  # fmt: skip
+    return {"variance_lambda": float(pick["variance_lambda"]), "reason": reason, "rule": rule,
+            "best_variance_lambda": float(best["variance_lambda"]), "standard_error": None if pd.isna(best["val_r2_se"]) else float(se),
+            "within_one_se": [float(x) for x in near["variance_lambda"]]}  # fmt: skip
 
 
 def _check(description: str, value, passed) -> dict:
@@ -120,9 +111,25 @@ def success_criteria(per_lambda: pd.DataFrame, min_r2: float, min_ratio: float) 
     }
 
 
-def decision(criteria: dict) -> str:
-    """``go`` when one λ meets every success criterion, else ``re-evaluate``."""
-    return "go" if criteria["same_lambda"]["pass"] else "re-evaluate"
+def decision(criteria: dict, comparisons: dict) -> dict:
+    """``go`` when some λ > 0 meets every criterion and is not worse than λ = 0 beyond noise."""
+    same = criteria["same_lambda"]["value"]
+    cured = [lam for lam in same if lam > 0 and lam in comparisons and comparisons[lam]["outcome"] != "worse"
+             and comparisons[lam]["delta_r2"] is not None]  # fmt: skip
+    worse = [lam for lam in same if lam > 0 and comparisons.get(lam, {}).get("outcome") == "worse"]
+    baseline_meets = 0.0 in same
+    if cured:
+        why = f"{_lams(cured)} meet{'s' if len(cured) == 1 else ''} all three criteria, not worse than λ=0 beyond noise"
+    elif worse:
+        why = f"{_lams(worse)} meet{'s' if len(worse) == 1 else ''} the criteria but {'is' if len(worse) == 1 else 'are'} worse than λ=0 beyond noise"
+    elif [x for x in same if x > 0]:
+        why = "the λ > 0 meeting the criteria cannot be compared with λ=0 (no completed λ=0 run)"
+    else:
+        why = "no λ > 0 meets all three criteria"
+    note = ("λ=0 itself meets the criteria: the cure was not needed on this data" if baseline_meets
+            else "λ=0 does not meet the criteria")  # fmt: skip
+    return {"decision": "go" if cured else "re-evaluate", "reason": why, "lambdas": cured,
+            "cure_needed": not baseline_meets, "note": note}
 
 
 def selected_loss_yaml(variance_lambda: float, sweep_dir, reason: str) -> str:

@@ -25,6 +25,7 @@ from cloudml.rundir.files import (
     read_config,
     read_data_info,
     read_history,
+    read_normalization,
     read_predictions,
     read_split,
     read_summary,
@@ -40,6 +41,6 @@ from cloudml.rundir.verdicts import Verdicts, is_collapsed, stability
 __all__ = [
     "CHECKPOINT", "DATA", "FINAL_KEYS", "FINISHED", "HISTORY", "HISTORY_COLUMNS", "HYDRA_CONFIG", "IDENTITY", "NORMALIZATION", "PREDICTIONS", "SPLIT", "STABILITIES", "STATUSES", "SUMMARY",
     "RunFileError", "RunMeta", "Verdicts", "build_summary", "is_collapsed", "read_config", "read_data_info",
-    "read_history", "read_predictions", "read_split", "read_summary", "stability", "write_data_files",
+    "read_history", "read_normalization", "read_predictions", "read_split", "read_summary", "stability", "write_data_files",
     "write_history", "write_predictions", "write_summary",
 ]  # fmt: skip

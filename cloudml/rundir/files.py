@@ -172,6 +172,20 @@ def read_data_info(run_dir: Path) -> dict:
     return info
 
 
+def read_normalization(run_dir: Path) -> dict:
+    """normalization.json: the training split's statistics (images, scalars, target in km)."""
+    path = Path(run_dir) / NORMALIZATION
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFileError(f"{path} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunFileError(f"{path} is not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(stats, dict):
+        raise RunFileError(f"{path} holds a {type(stats).__name__}, expected an object")
+    return stats
+
+
 def read_split(run_dir: Path) -> tuple:
     """(train_index, val_index) as int64 arrays of data-file rows."""
     path = Path(run_dir) / SPLIT

@@ -14,6 +14,7 @@ HISTORY_COLUMNS = [
     "epoch", "lr", "train_loss", "train_base_loss", "train_var_loss",
     "val_loss", "val_base_loss", "val_var_loss",
     "val_r2", "val_variance_ratio", "val_mae", "val_rmse",
+    "train_loss_max", "grad_norm_max", "base_loss_spike", "grad_norm_spike",
 ]  # fmt: skip
 FINAL_KEYS = ("val_r2", "val_variance_ratio", "val_mae", "val_rmse")
 

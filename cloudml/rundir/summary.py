@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from cloudml.rundir.names import FINAL_KEYS
-from cloudml.rundir.verdicts import Verdicts, finite, is_collapsed, stability
+from cloudml.rundir.verdicts import Verdicts, finite, is_collapsed, stability, val_drift
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,10 @@ def build_summary(status: str, meta: RunMeta, verdicts: Verdicts, history: list 
     final = {k: last.get(k) if finite(last.get(k)) else None for k in FINAL_KEYS}
     if status == "failed" and not history:
         label, reason = None, "the run failed before training"
-        collapsed = None
+        collapsed = drift = None
     else:
         label, reason = stability(history, diverged_epoch, verdicts)
-        collapsed = is_collapsed(final["val_variance_ratio"], verdicts)
+        collapsed, drift = is_collapsed(final["val_variance_ratio"], verdicts), val_drift(history, verdicts)
     summary = {
         "status": status,
         "variance_lambda": _number(meta.variance_lambda, float),
@@ -65,6 +65,7 @@ def build_summary(status: str, meta: RunMeta, verdicts: Verdicts, history: list 
         "avg_var_loss_last5": _mean_last(finished, "train_var_loss"),
         "stability": label,
         "stability_reason": reason,
+        "val_drift": drift,
         "diverged_epoch": diverged_epoch,
         "collapsed": collapsed,
         "wall_time_s": round(float(wall_time_s), 2),

@@ -16,7 +16,7 @@ from cloudml import rundir
 from cloudml.errors import CloudMLError
 from cloudml.models import build_model
 from cloudml.rundir import RunMeta, Verdicts
-from cloudml.training.callbacks import LastCheckpoint, ProcessSettings, RunRecorder
+from cloudml.training.callbacks import LastCheckpoint, ProcessSettings, RunRecorder, StepSpikes
 from cloudml.training.module import CloudBaseRegressor
 
 # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates: library noise, not ours.
@@ -53,17 +53,23 @@ def build(cfg: DictConfig, out_dir: Optional[Path] = None, model_name: Optional[
     loss = instantiate_checked(cfg.loss)
     data = instantiate_checked(cfg.data)
     data.setup("fit")
+    if loss.estimator == "halves" and data.batch_size < 4:
+        raise CloudMLError(f"data.batch_size={data.batch_size}: loss.estimator=halves needs batches of at least 4 samples")
     model = build_model(cfg.model, data.frame_shape, data.n_scalars)
-    scheduler = instantiate_checked(cfg.scheduler) if cfg.get("scheduler") else None
-    module = CloudBaseRegressor(model, loss, instantiate_checked(cfg.optimizer), scheduler,
+    schedule = cfg.get("scheduler") or {}
+    module = CloudBaseRegressor(model, loss, instantiate_checked(cfg.optimizer),
+                                instantiate_checked(schedule["schedule"]) if schedule else None,
                                 data.stats["target"]["mean"], data.stats["target"]["std"],
-                                max_nonfinite_steps=cfg.nan_guard.max_skipped_steps)  # fmt: skip
-    callbacks, checkpointing = [ProcessSettings(), *_each(cfg.get("callbacks"))], {"enable_checkpointing": False}
+                                max_nonfinite_steps=cfg.nan_guard.max_skipped_steps,
+                                scheduler_interval=schedule.get("interval", "step"))  # fmt: skip
+    verdicts = Verdicts.from_config(cfg.get("verdicts"))
+    callbacks = [ProcessSettings(), StepSpikes(verdicts.spike_window_steps), *_each(cfg.get("callbacks"))]
+    checkpointing = {"enable_checkpointing": False}
     if out_dir is not None:
         out_dir = Path(out_dir)
         rundir.write_data_files(out_dir, data.describe(), data.stats, data.split.train, data.split.val)
         meta = RunMeta.from_config(cfg, model_name)
-        callbacks += [RunRecorder(out_dir, meta, Verdicts.from_config(cfg.get("verdicts"))),
+        callbacks += [RunRecorder(out_dir, meta, verdicts),
                       LastCheckpoint(out_dir / rundir.CHECKPOINT)]  # fmt: skip
         checkpointing = {}  # LastCheckpoint is the run's checkpoint; without one Lightning would add its own
     trainer = instantiate_checked(cfg.trainer, callbacks=callbacks, logger=_each(cfg.get("logger")) or False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
+from collections import deque
 from pathlib import Path
 
 import lightning as L
@@ -94,6 +95,38 @@ class RunRecorder(L.Callback):
         flight = rows[:, 3] if len(rows) and (rows[:, 3] >= 0).all() else None
         rundir.write_predictions(self.out_dir, rows[:, 1], rows[:, 2], rows[:, 0].astype(np.int64), flight)
         rundir.write_summary(self.out_dir, self._summary("diverged" if self.diverged_epoch is not None else "completed"))
+
+
+class StepSpikes(L.Callback):
+    """Logs per epoch the largest step loss (`train_loss_max`) and total gradient norm before
+    clipping (`grad_norm_max`), and the largest ratio of a step's base loss and gradient norm to
+    their median over the previous `window` steps (`base_loss_spike`, `grad_norm_spike`; judged
+    only once `min_steps` steps are behind), which the stability rule reads."""
+
+    def __init__(self, window: int = 50, min_steps: int = 10):
+        self.window, self.min_steps = window, min_steps
+        self.recent = {"base_loss": deque(maxlen=window), "grad_norm": deque(maxlen=window)}
+        self.grad_norm = math.nan
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, module, optimizer) -> None:
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        self.grad_norm = float(torch.nn.utils.get_total_norm(grads)) if grads else math.nan
+
+    def _ratio(self, key: str, value: float) -> float:
+        recent = self.recent[key]
+        ratio = value / float(np.median(recent)) if len(recent) >= self.min_steps else math.nan
+        recent.append(value)
+        return ratio
+
+    def on_train_batch_end(self, trainer: L.Trainer, module, outputs, batch, batch_idx) -> None:
+        if not isinstance(outputs, dict):
+            return  # a step the NaN guard skipped
+        loss, base = float(outputs["loss"]), float(outputs["base_loss"])
+        logged = {"train_loss_max": loss, "grad_norm_max": self.grad_norm,
+                  "base_loss_spike": self._ratio("base_loss", base), "grad_norm_spike": self._ratio("grad_norm", self.grad_norm)}  # fmt: skip
+        for key, value in logged.items():
+            if math.isfinite(value):
+                module.log(key, value, on_step=False, on_epoch=True, reduce_fx="max", sync_dist=True)
 
 
 class LastCheckpoint(Checkpoint):

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torchmetrics import MeanMetric
 
+from cloudml.errors import CloudMLError
 from cloudml.training.loss import VariancePreservingLoss
 from cloudml.training.metrics import validation_metrics
 
@@ -20,8 +21,8 @@ class CloudBaseRegressor(L.LightningModule):
     Everything a run records goes through Lightning's own channel: the epoch metrics are
     logged with `self.log` (Metric objects, which Lightning computes, reduces across processes
     and resets), and `validation_step` returns each batch's predictions for the callbacks.
-    The lr scheduler steps every optimiser step (the program stepped a warm-up per epoch and
-    never left ~1e-5). NaN guard: a non-finite training loss skips its step (no backward, the
+    The lr scheduler steps every optimiser step by default (the program stepped a warm-up per
+    epoch and never left ~1e-5; `scheduler_interval="epoch"` reproduces that on purpose). NaN guard: a non-finite training loss skips its step (no backward, the
     weights stay finite); after more than `max_nonfinite_steps` such steps the run stops and
     logs `diverged` = 1, so a sweep goes on.
     """
@@ -35,10 +36,14 @@ class CloudBaseRegressor(L.LightningModule):
         target_mean: float = 0.0,
         target_std: float = 1.0,
         max_nonfinite_steps: int = 0,
+        scheduler_interval: str = "step",
     ):
         super().__init__()
         self.model, self.loss = model, loss
+        if scheduler_interval not in ("step", "epoch"):
+            raise CloudMLError(f"scheduler.interval={scheduler_interval!r}: expected step or epoch")
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.scheduler_interval = scheduler_interval
         self.register_buffer("target_mean", torch.tensor(float(target_mean), dtype=torch.float64))
         self.register_buffer("target_std", torch.tensor(float(target_std), dtype=torch.float64))
         self.train_parts = torch.nn.ModuleDict({k: MeanMetric() for k in TRAIN_PARTS})
@@ -63,7 +68,7 @@ class CloudBaseRegressor(L.LightningModule):
         # Logged every step, so an epoch without a finite step reads NaN rather than the last epoch's value.
         self.log_dict({f"train_{k}": m for k, m in self.train_parts.items()}, on_step=False, on_epoch=True)
         if finite:
-            return parts.total
+            return {"loss": parts.total, "base_loss": parts.base.detach()}
         self.nonfinite_steps += 1
         if self.nonfinite_steps > self.max_nonfinite_steps:
             self.log("diverged", 1.0, on_step=False, on_epoch=True, reduce_fx="max")
@@ -92,5 +97,7 @@ class CloudBaseRegressor(L.LightningModule):
         optimizer = self.optimizer_factory(self.model.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        per_step = self.scheduler_interval == "step"
+        steps = int(self.trainer.estimated_stepping_batches) if per_step else int(self.trainer.max_epochs)
+        scheduler = self.scheduler_factory(optimizer, total_steps=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}

@@ -115,9 +115,12 @@ def write_failure(out_dir: Path, cfg: DictConfig, error: Exception, model_name: 
     if (out_dir / rundir.SUMMARY).exists() and _status(out_dir) != "failed":
         return  # never overwrite the record of a finished, running or different run (or an unreadable one)
     plain = _plain(cfg)
+    try:
+        verdicts = Verdicts.from_config(plain.get("verdicts"))
+    except CloudMLError:  # the failure may be this very setting
+        verdicts = Verdicts()
     meta = RunMeta.from_config(plain, model_name)
-    rundir.write_summary(out_dir, rundir.build_summary("failed", meta, Verdicts.from_config(plain.get("verdicts")),
-                                                       error=str(error)))  # fmt: skip
+    rundir.write_summary(out_dir, rundir.build_summary("failed", meta, verdicts, error=str(error)))
 
 
 def checked_checkpoint(path: Path) -> Path:

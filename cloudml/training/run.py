@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from cloudml import rundir
 from cloudml.errors import CloudMLError
 from cloudml.models import count_parameters
+from cloudml.rundir import Verdicts
 from cloudml.training.build import build
 from cloudml.training.resume import checked_checkpoint, job_state
 
@@ -25,6 +26,7 @@ def run(cfg: DictConfig, out_dir: Path, model_name: Optional[str] = None) -> str
     epochs = cfg.trainer.max_epochs
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise CloudMLError(f"trainer.max_epochs={epochs}: expected an integer >= 1")
+    Verdicts.from_config(cfg.get("verdicts"))  # a bad threshold fails before the data is read
     ckpt = checked_checkpoint(out_dir / rundir.CHECKPOINT) if state == "resume" else None  # before the data is read
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))

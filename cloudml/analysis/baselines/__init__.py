@@ -18,6 +18,7 @@ from cloudml import rundir
 from cloudml.analysis.baselines.cache import cache_key, cached
 from cloudml.analysis.baselines.features import read_features
 from cloudml.analysis.baselines.ridge import fit_ridge
+from cloudml.analysis.flightstats import FlightSums, percentile_interval, replicates
 from cloudml.analysis.scores import regression_scores
 from cloudml.errors import CloudMLError
 
@@ -52,7 +53,14 @@ class SplitSpec:
         return h.hexdigest()[:16]
 
 
-def oracle_scores(spec: SplitSpec, y_va: np.ndarray) -> dict | None:
+def scored(pred: np.ndarray, target: np.ndarray, flight: np.ndarray | None) -> dict:
+    """The validation scores of a baseline, with a flight-bootstrap interval of its R²."""
+    sums = FlightSums.of(pred, target, flight)
+    ci = percentile_interval(replicates([sums], lambda st: st[0]["r2"]))
+    return {**regression_scores(pred, target), "val_r2_ci": list(ci), "interval_method": sums.method}
+
+
+def oracle_scores(spec: SplitSpec, y_va: np.ndarray, flight_va: np.ndarray | None) -> dict | None:
     """Scores of the file's `oracle_pred` (synthetic data: E[h | cloud top]) on the same split."""
     from cloudml.data.schema import open_h5
 
@@ -60,7 +68,7 @@ def oracle_scores(spec: SplitSpec, y_va: np.ndarray) -> dict | None:
         if "oracle_pred" not in f:
             return None
         oracle = np.asarray(f["oracle_pred"][()], np.float64)[spec.val_index]
-    return {**regression_scores(oracle, y_va), "what": "Bayes predictor E[h | cloud top] of the generator"}
+    return {**scored(oracle, y_va, flight_va), "what": "Bayes reference E[h | cloud top] of the generator"}
 
 
 def compute_baselines(spec: SplitSpec, memory_budget_mb: float = 64) -> dict:
@@ -68,13 +76,14 @@ def compute_baselines(spec: SplitSpec, memory_budget_mb: float = 64) -> dict:
     if spec.train_index.size < 2 or spec.val_index.size < 2:
         raise CloudMLError("split.npz needs at least 2 training and 2 validation indices")
     rows = np.unique(np.concatenate([spec.train_index, spec.val_index]))
-    X, y, names = read_features(spec.data_path, spec.keys, rows, memory_budget_mb)
+    X, y, names, flights = read_features(spec.data_path, spec.keys, rows, memory_budget_mb)
     at = {"train": np.searchsorted(rows, spec.train_index), "val": np.searchsorted(rows, spec.val_index)}
     if not np.all(np.isfinite(X)):
         raise CloudMLError(f"non-finite pixels in the split's rows of {spec.data_path}")
     X_tr, y_tr, X_va, y_va = X[at["train"]], y[at["train"]], X[at["val"]], y[at["val"]]
+    flight_va = None if flights is None else flights[at["val"]]
     ridge = fit_ridge(X_tr, y_tr)
-    oracle = oracle_scores(spec, y_va)
+    oracle = oracle_scores(spec, y_va, flight_va)
     return {
         "available": True,
         "data_path": str(spec.data_path),
@@ -82,9 +91,9 @@ def compute_baselines(spec: SplitSpec, memory_budget_mb: float = 64) -> dict:
         "split_hash": spec.split_hash,
         "n_train": int(spec.train_index.size),
         "n_val": int(spec.val_index.size),
-        "mean_predictor": {**regression_scores(np.full_like(y_va, y_tr.mean()), y_va),
+        "mean_predictor": {**scored(np.full_like(y_va, y_tr.mean()), y_va, flight_va),
                            "train_mean_km": float(y_tr.mean())},  # fmt: skip
-        "ridge": {**regression_scores(ridge.predict(X_va), y_va), "alpha": ridge.alpha,
+        "ridge": {**scored(ridge.predict(X_va), y_va, flight_va), "alpha": ridge.alpha,
                   "alpha_method": "generalised cross-validation on the training split",
                   "features": names},  # fmt: skip
         "standardisation": "feature mean/std from the training split only",

@@ -25,8 +25,8 @@ def frame_features(images: np.ndarray) -> np.ndarray:
 
 
 def read_features(data_path, keys: dict, rows: np.ndarray, memory_budget_mb: float = 64):
-    """Features, targets (km) and feature names for sorted unique ``rows`` of the data file; the
-    file is checked by the data layer, and images are read in chunks of rows that fit the budget."""
+    """Features, targets (km), feature names and flight ids (or None) for sorted unique ``rows`` of the
+    data file; the file is checked by the data layer, and images are read in chunks that fit the budget."""
     from cloudml.data.schema import DataKeys, open_h5, read_images, read_metadata
 
     meta = read_metadata(data_path, DataKeys(**keys))
@@ -39,4 +39,5 @@ def read_features(data_path, keys: dict, rows: np.ndarray, memory_budget_mb: flo
         X = np.concatenate([frame_features(read_images(images, rows[i : i + step])) for i in range(0, rows.size, step)])
         if meta.keys.scalars:
             X = np.hstack([X, np.asarray(f[meta.keys.scalars][()], np.float64)[rows]])
-    return X, meta.target[rows], feature_names(meta.frame_shape[0], meta.scalar_names)
+    flights = None if meta.flight is None else meta.flight[rows]
+    return X, meta.target[rows], feature_names(meta.frame_shape[0], meta.scalar_names), flights

@@ -1,0 +1,142 @@
+"""Writing an analysis: Table 2 (CSV, text, Markdown), the summary JSON, the figures and the
+selected loss config, every file atomically; and the text analyze.py prints."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cloudml.analysis import figures, selection, table2
+from cloudml.analysis.findings import bayes_text
+from cloudml.analysis.runs import Sweep, read_history
+from cloudml.atomic import write_text
+from cloudml.errors import CloudMLError
+
+PREFIX = "section2_"
+
+
+def to_jsonable(obj):
+    """numpy/pandas scalars → Python, non-finite floats and missing values → None."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return None if pd.isna(obj) else str(obj)
+
+
+def strict_json(obj) -> str:
+    """Standard JSON (no NaN literals), so any JSON reader can load the summary."""
+    return json.dumps(to_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def prepare_results_dir(results_dir: str | Path, cwd: Path) -> Path:
+    """Create ``results_dir`` if missing and prove it is writable."""
+    path = Path(results_dir)
+    path = path if path.is_absolute() else cwd / path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CloudMLError(f"results_dir {path} is not a writable directory ({exc.strerror or exc})") from None
+    return path
+
+
+def load_histories(sweep: Sweep, factor: str) -> pd.DataFrame:
+    """All runs' history.csv stacked, tagged with their level of `factor` and seed."""
+    frames = []
+    for run in sweep.runs.to_dict("records"):
+        h = read_history(sweep.root / run["path"])
+        if h is not None and {"val_r2", "val_variance_ratio"} <= set(h.columns):
+            frames.append(h[["epoch", "val_r2", "val_variance_ratio"]].assign(**{factor: run[factor], "seed": run["seed"]}))
+    columns = ["epoch", "val_r2", "val_variance_ratio", factor, "seed"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def baseline_lines(b: dict) -> list[str]:
+    """Notes under Table 2: the baselines on the same split, and the Bayes reference."""
+    if not b.get("available"):
+        return [f"Baselines: unavailable ({b.get('reason')})."]
+    m, r = b["mean_predictor"], b["ridge"]
+    ci = r.get("val_r2_ci") or [None, None]
+    ridge_ci = "" if ci[0] is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+    return [f"Baselines on the same split ({b['n_train']} train / {b['n_val']} val samples): "
+            f"mean predictor R² = {m['val_r2']:.3f} (variance ratio {100 * m['val_variance_ratio']:.1f} %); "
+            f"ridge on frame statistics + scalars (alpha = {r['alpha']:.3g}) R² = {r['val_r2']:.3f}{ridge_ci} "
+            f"(variance ratio {100 * r['val_variance_ratio']:.1f} %). {_sentence(bayes_text(b))}."]  # fmt: skip
+
+
+def distribution_panels(per_level: pd.DataFrame, preds: dict, factor: str) -> list[dict]:
+    """Distribution-figure panels: pooled predictions per level, or the level's status when it has none."""
+    panels = []
+    for s in per_level.to_dict("records"):
+        pairs = preds.get(s[factor], [])
+        panels.append({"label": f"λ = {s[factor]:g}" if factor == "variance_lambda" else str(s[factor]), "status": s["status"],
+                       "pred": np.concatenate([p for p, _ in pairs]) if pairs else None,
+                       "target": np.concatenate([t for _, t in pairs]) if pairs else None,
+                       "r2": s["val_r2"], "variance_ratio": s["val_variance_ratio"], "n_seeds": s["n_seeds"]})  # fmt: skip
+    return panels
+
+
+def _tradeoff_reference(per_lambda: pd.DataFrame, selected) -> dict | None:
+    """The selected λ's seed-mean ρ and rescaled R², which the trade-off figure draws its curve for."""
+    row = per_lambda[per_lambda["variance_lambda"] == selected]
+    if selected is None or row.empty or row.iloc[0]["diagnosis"] is None:
+        return None
+    d = row.iloc[0]["diagnosis"]
+    return {"variance_lambda": selected, "rho": d["rho"], "bias": d["bias"],
+            "r2_at_unit_variance": row.iloc[0]["tradeoff_r2_at_unit_variance"]}  # fmt: skip
+
+
+def write_selected_config(selected_path: Path, chosen: dict, sweep_root: Path) -> str:
+    """conf/loss/selected.yaml for `loss=selected`; returns the line that says what happened."""
+    if chosen["variance_lambda"] is None:
+        return f"{selected_path} not updated: nothing selected."
+    try:
+        selected_path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(selected_path, selection.selected_loss_yaml(chosen["variance_lambda"], sweep_root, chosen["reason"]))
+    except OSError as exc:
+        raise CloudMLError(f"selected_loss_config {selected_path} cannot be written ({exc.strerror or exc})") from None
+    return f"Wrote {selected_path} (loss=selected)."
+
+
+def write_outputs(summary: dict, sweep: Sweep, per_lambda: pd.DataFrame, preds: dict, results: Path,
+                  selected_path: Path) -> str:  # fmt: skip
+    """Write tables, summary, figures and the selected loss config; return the stdout text."""
+    split = summary["baselines"].get("split")
+    title = f"Table 2. Effect of the variance weight λ ({sweep.root.name}{f', split {split}' if split else ''})"
+    display = table2.table2_display(per_lambda)
+    notes = [*baseline_lines(summary["baselines"]), *table2.notes(summary["theory"], summary["verdicts"])]
+    txt = table2.table2_text(display, title, notes)
+    write_text(results / f"{PREFIX}table2.csv", table2.table2_csv(per_lambda, sweep.runs).to_csv(index=False))
+    write_text(results / f"{PREFIX}table2.txt", txt)
+    write_text(results / f"{PREFIX}table2.md", table2.table2_markdown(display, title, notes))
+    write_text(results / f"{PREFIX}summary.json", strict_json(summary))
+    figures.distributions(distribution_panels(per_lambda, preds, "variance_lambda"), results / f"{PREFIX}distributions.png")
+    figures.training_curves(load_histories(sweep, "variance_lambda"), results / f"{PREFIX}training_curves.png")
+    chosen = summary["selected"]
+    figures.tradeoff(sweep.runs, _tradeoff_reference(per_lambda, chosen["variance_lambda"]), results / f"{PREFIX}tradeoff.png")
+    wrote_config = write_selected_config(selected_path, chosen, sweep.root)
+    detail = summary["decision_detail"]
+    lines = [txt, f"Selected: {chosen['reason']}", f"Decision: {summary['decision']} ({detail['reason']}; {detail['note']})",
+             "Findings:", *(f"  {i}. {f}" for i, f in enumerate(summary["findings"], 1))]  # fmt: skip
+    if sweep.broken:
+        lines.append(f"Broken runs ({len(sweep.broken)}): see broken_runs in {PREFIX}summary.json")
+    lines += [wrote_config, f"Results in {results}"]
+    return "\n".join(lines)
