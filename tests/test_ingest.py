@@ -28,6 +28,7 @@ from cloudml.ingest.lidartime import to_epoch
 from cloudml.ingest.matching import closest_per_frame, nearest_frames
 from cloudml.ingest.options import Options
 from cloudml.ingest.pipeline import default_val_flights, ingest
+from cloudml.ingest.reduce import block_mean
 from conftest import REPO, run_cli
 
 CROP = ("--crop-rows", "4:44")  # the fixtures' 48-row frames -> 40 x 64 -> 10 x 16 at --downsample 4
@@ -184,6 +185,15 @@ def test_downsampling_equals_a_hand_computed_block_mean(raw, ingested):
             for row, centre in zip(rows, f["frame_index"][rows]):
                 expected = [hand_block_mean(fx.frame_pixels(spec, k)[4:44], 4) for k in (centre - 1, centre, centre + 1)]
                 np.testing.assert_allclose(f["images"][row], np.stack(expected), rtol=1e-6)
+
+
+def test_block_mean_by_factor_1_2_and_with_a_partial_block():
+    frames = np.random.default_rng(5).uniform(0, 9, (2, 6, 9)).astype(np.float32)
+    np.testing.assert_array_equal(block_mean(frames, 1), frames)
+    for factor in (2, 4):  # 4: the last 2 rows and the last column fill no block and are dropped
+        expected = np.stack([hand_block_mean(frame, factor) for frame in frames])
+        np.testing.assert_allclose(block_mean(frames, factor), expected, rtol=1e-6)
+    assert block_mean(frames, 4).shape == (2, 1, 2)
 
 
 def test_two_profiles_on_one_frame_keep_the_closest_and_count_the_other(ingested):

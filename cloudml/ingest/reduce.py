@@ -13,6 +13,8 @@ def reduced_shape(rows: int, cols: int, factor: int) -> tuple:
 def block_mean(frames: np.ndarray, factor: int) -> np.ndarray:
     """(k, rows, cols) -> (k, H, W) float32: the mean of each `factor` x `factor` block of pixels
     (summed in float64). Trailing rows/columns that do not fill a block are dropped."""
+    if factor == 1:
+        return frames.astype(np.float32)  # a 1 x 1 block is the pixel: no float64 copy of a whole slab
     k, rows, cols = frames.shape
     h, w = reduced_shape(rows, cols, factor)
     blocks = frames[:, : h * factor, : w * factor].reshape(k, h, factor, w, factor)
