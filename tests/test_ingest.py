@@ -348,15 +348,15 @@ def test_a_flight_without_samples_is_skipped_and_all_empty_is_an_error(raw, tmp_
 
 @pytest.fixture(scope="module")
 def big_flight(tmp_path_factory) -> Path:
-    """2 000 frames, a sample on each: ingest at --downsample 1 writes for a few seconds."""
+    """2 000 frames of 96 x 128, a sample on each: ingest at --downsample 1 writes for ~5 s."""
     root = tmp_path_factory.mktemp("big")
     n = 2000
     profiles = [fx.Profile(k, 0.0, (0.5 + (k % 100) / 100,)) for k in range(1, n - 1)]
-    return fx.write_flight(root, fx.FlightSpec(name="23Oct24", n_frames=n, profiles=profiles))
+    return fx.write_flight(root, fx.FlightSpec(name="23Oct24", n_frames=n, rows=96, cols=128, profiles=profiles))
 
 
 def start_ingest_and_wait_for_the_temp_file(out: Path, flight: Path) -> subprocess.Popen:
-    args = [sys.executable, "-m", "cloudml.ingest", str(out), str(flight), *CROP, "--downsample", "1"]
+    args = [sys.executable, "-m", "cloudml.ingest", str(out), str(flight), "--crop-rows", "0:96", "--downsample", "1"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not list(out.parent.glob(f".{out.name}.*.tmp")):
