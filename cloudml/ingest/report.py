@@ -32,8 +32,8 @@ def flight_entry(plan: FlightPlan, written: np.ndarray) -> dict:
         "kept": plan.kept,
         "dropped": dict(plan.dropped),
         "samples": int(written.sum()),
-        "abs_dt_median_s": float(np.median(dt)) if len(dt) else None,
-        "abs_dt_max_s": float(dt.max()) if len(dt) else None,
+        "abs_dt_median_s": round(float(np.median(dt)), 6) if len(dt) else None,  # to the µs
+        "abs_dt_max_s": round(float(dt.max()), 6) if len(dt) else None,
         "solar": plan.solar_source,
         "solar_detail": plan.solar_detail,
         "skipped": not written.any(),
