@@ -38,7 +38,8 @@ def read_camera(path: Path, layout: Layout, crop_rows: tuple) -> Camera:
         n, rows, cols = signal.shape
         if crop_rows[1] > rows:
             raise CloudMLError(
-                f"{path}: dataset '{layout.camera_signal}' has frames of {rows} rows, expected at least {crop_rows[1]} for --crop-rows {crop_rows[0]}:{crop_rows[1]}"
+                f"{path}: dataset '{layout.camera_signal}' has frames of {rows} rows, "
+                f"expected at least {crop_rows[1]} for --crop-rows {crop_rows[0]}:{crop_rows[1]}"
             )
         itemsize = signal.dtype.itemsize
     check_times(path, layout.camera_time, times, "frame times")

@@ -63,7 +63,9 @@ def _names(text: str) -> tuple:
 
 def parser() -> argparse.ArgumentParser:
     notes = {"lidar_year": "(none: from the date that ends the lidar file name)", "nav_time": "(not in the file: nav row i is frame i's)"}
-    layout = "\n".join(f"  {Layout.key(f.name):20s} {getattr(DEFAULTS.layout, f.name)} {notes.get(f.name, '')}".rstrip() for f in fields(Layout))
+    layout = "\n".join(
+        f"  {Layout.key(f.name):20s} {getattr(DEFAULTS.layout, f.name)} {notes.get(f.name, '')}".rstrip() for f in fields(Layout)
+    )
     reasons = "\n".join(f"  {name:13s} {text}" for name, text in REASONS.items())
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -77,19 +79,22 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("out", metavar="OUT.h5", help="the unified file to write")
     p.add_argument("flights", metavar="FLIGHT_DIR", nargs="+", help="one folder per flight")
-    p.add_argument("--frames", type=_odd, default=DEFAULTS.frames, metavar="T", help="frames per sample, centred on the matched frame (default %(default)s)")
+    p.add_argument("--frames", type=_odd, default=DEFAULTS.frames, metavar="T",
+                   help="frames per sample, centred on the matched frame (default %(default)s)")
     p.add_argument("--downsample", type=_positive(int), default=DEFAULTS.downsample, metavar="F",
                    help="block-mean factor after the crop; 4 turns 440 x 640 into 110 x 160 (default %(default)s)")
     p.add_argument("--crop-rows", type=_rows, default=DEFAULTS.crop_rows, metavar="START:STOP", help="frame rows kept (default 40:480)")
     p.add_argument("--time-tolerance", type=_positive(float), default=DEFAULTS.time_tolerance, metavar="S",
                    help="largest |lidar time - frame time| matched, seconds (default %(default)s)")
-    p.add_argument("--cbh-range", type=_range, default=DEFAULTS.cbh_range, metavar="LO,HI", help="cloud base heights kept, km (default 0.1,2.0)")
+    p.add_argument("--cbh-range", type=_range, default=DEFAULTS.cbh_range, metavar="LO,HI",
+                   help="cloud base heights kept, km (default 0.1,2.0)")
     p.add_argument("--val-flights", type=_names, default=(), metavar="NAME,...",
                    help="the file's default_val_flights (default: the flight with the median number of samples)")
     p.add_argument("--single-layer", action="store_true", help="keep only profiles with exactly one layer")
     p.add_argument("--gap-factor", type=_positive(float), default=DEFAULTS.gap_factor, metavar="X",
                    help="a frame step above X x the median step is a time gap that no window may span (default %(default)s)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings", help="change the raw-file layout (keys below)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="change the raw-file layout (keys below)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows on a terminal only anyway)")
     return p
 

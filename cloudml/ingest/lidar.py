@@ -44,7 +44,9 @@ def read_lidar(path: Path, layout: Layout, need_layers: bool) -> Lidar:
         day = dataset(f, layout.lidar_time, "decimal day of year", ("n_prof", "k"), key("lidar_time"))
         n = day.shape[0]
         if day.shape[1] == 0:
-            raise CloudMLError(f"{path}: dataset '{layout.lidar_time}' has shape {day.shape}, expected (n_prof, k) with k >= 1 (column 0 is the time)")
+            raise CloudMLError(
+                f"{path}: dataset '{layout.lidar_time}' has shape {day.shape}, expected (n_prof, k) with k >= 1 (column 0 is the time)"
+            )
         year = year_from_name(path, layout.lidar_time, layout.lidar_year)
         times = to_epoch(day[:, 0], year)
         check_times(path, layout.lidar_time, times, "profile times (after midnight rollover)")
@@ -54,7 +56,8 @@ def read_lidar(path: Path, layout: Layout, need_layers: bool) -> Lidar:
         base_km = lowest_base(bases[()].astype(np.float64), layout.lidar_fill) * KM_PER_UNIT[layout.lidar_base_units]
         if np.isnan(base_km).all():
             raise CloudMLError(
-                f"{path}: dataset '{layout.lidar_base}' holds only fill values ({layout.lidar_fill:g}) or non-finite values, expected at least one layer base ({layout.lidar_base_units})"
+                f"{path}: dataset '{layout.lidar_base}' holds only fill values ({layout.lidar_fill:g}) or non-finite values, "
+                f"expected at least one layer base ({layout.lidar_base_units})"
             )
 
         def vector(name: str, what: str, scale: float = 1.0) -> np.ndarray:

@@ -23,7 +23,8 @@ def year_from_name(path: Path, dataset: str, year: Optional[int] = None) -> int:
     match = DATE_AT_END.search(path.stem)
     if not match:
         raise CloudMLError(
-            f"{path}: the file name does not end in a date like 10feb25, expected one (the year of '{dataset}' comes from it; --set lidar.year=YYYY to give it)"
+            f"{path}: the file name does not end in a date like 10feb25, expected one "
+            f"(the year of '{dataset}' comes from it; --set lidar.year=YYYY to give it)"
         )
     return 2000 + int(match.group(3))
 

@@ -43,7 +43,8 @@ def flight_dirs(paths: list) -> list:
     dirs = [Path(p) for p in paths]
     for d in dirs:
         if not d.is_dir():
-            raise CloudMLError(f"{d}: {'not a directory' if d.exists() else 'no such directory'} (expected a flight folder of camera, lidar and nav files)")
+            what = "not a directory" if d.exists() else "no such directory"
+            raise CloudMLError(f"{d}: {what} (expected a flight folder of camera, lidar and nav files)")
     names = [d.name for d in dirs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -54,7 +55,9 @@ def flight_dirs(paths: list) -> list:
 def check_val_flights(requested: tuple, names: list) -> None:
     unknown = [v for v in requested if v not in names]
     if unknown:
-        raise CloudMLError(f"--val-flights {','.join(requested)}: {', '.join(unknown)} is not a flight with samples (flights: {', '.join(names)})")
+        raise CloudMLError(
+            f"--val-flights {','.join(requested)}: {', '.join(unknown)} is not a flight with samples (flights: {', '.join(names)})"
+        )
     if set(names) <= set(requested):
         raise CloudMLError(f"--val-flights {','.join(requested)}: holds out every flight, expected at least one left to train on")
 
@@ -65,8 +68,8 @@ def ingest(out: Path, paths: list, options: Options) -> dict:
     plans = [plan_flight(d, options) for d in flight_dirs(paths)]
     for plan in plans[1:]:
         if plan.frame_shape != plans[0].frame_shape:
-            h, w = plan.frame_shape
-            raise CloudMLError(f"{plan.camera.path}: frames reduce to {h} x {w}, expected {plans[0].frame_shape[0]} x {plans[0].frame_shape[1]} like flight {plans[0].name}'s")
+            (h, w), (h0, w0) = plan.frame_shape, plans[0].frame_shape
+            raise CloudMLError(f"{plan.camera.path}: frames reduce to {h} x {w}, expected {h0} x {w0} like flight {plans[0].name}'s")
     written = [np.zeros(len(p.windows), dtype=bool) for p in plans]
     found = [p for p in plans if len(p.windows)]
     if not found:

@@ -57,11 +57,15 @@ class FlightPlan:
 def plan_flight(directory: Path, options: Options) -> FlightPlan:
     """Find and check the flight's three files, convert, filter, match and window its profiles."""
     layout = options.layout
-    files = {role: find_file(directory, getattr(layout, f"{role}_pattern"), what, Layout.key(f"{role}_pattern")) for role, what in ROLES.items()}
+    files = {
+        role: find_file(directory, getattr(layout, f"{role}_pattern"), what, Layout.key(f"{role}_pattern"))
+        for role, what in ROLES.items()
+    }
     camera = read_camera(files["camera"], layout, options.crop_rows)
-    height, width = reduced_shape(options.crop_rows[1] - options.crop_rows[0], camera.cols, options.downsample)
+    rows = options.crop_rows[1] - options.crop_rows[0]
+    height, width = reduced_shape(rows, camera.cols, options.downsample)
     if height == 0 or width == 0:
-        raise CloudMLError(f"{camera.path}: --downsample {options.downsample} leaves no pixel of the {options.crop_rows[1] - options.crop_rows[0]} x {camera.cols} crop")
+        raise CloudMLError(f"{camera.path}: --downsample {options.downsample} leaves no pixel of the {rows} x {camera.cols} crop")
     lidar = read_lidar(files["lidar"], layout, options.single_layer)
     check_overlap(lidar.path, layout.lidar_time, lidar.times, camera.path, camera.times, options.time_tolerance)
 

@@ -88,7 +88,8 @@ def dataset(f: h5py.File, path: str, what: str, shape: tuple, key: str) -> h5py.
 def same_rows(f: h5py.File, dset: h5py.Dataset, n: int, like: str) -> None:
     """`dset` must have `n` rows, one per row of the dataset `like`."""
     if dset.shape[0] != n:
-        raise CloudMLError(f"{f.filename}: dataset '{dset.name.lstrip('/')}' has {dset.shape[0]} rows, expected {n} (one per row of '{like}')")
+        name = dset.name.lstrip("/")
+        raise CloudMLError(f"{f.filename}: dataset '{name}' has {dset.shape[0]} rows, expected {n} (one per row of '{like}')")
 
 
 def check_times(path: Path, name: str, times: np.ndarray, what: str) -> None:
@@ -97,11 +98,15 @@ def check_times(path: Path, name: str, times: np.ndarray, what: str) -> None:
         raise CloudMLError(f"{path}: dataset '{name}' is empty, expected {what}")
     bad = ~np.isfinite(times)
     if bad.any():
-        raise CloudMLError(f"{path}: dataset '{name}' has {int(bad.sum())} non-finite values (first at row {int(np.flatnonzero(bad)[0])}), expected finite {what}")
+        first = int(np.flatnonzero(bad)[0])
+        raise CloudMLError(f"{path}: dataset '{name}' has {int(bad.sum())} non-finite values (first at row {first}), expected finite {what}")
     back = np.flatnonzero(np.diff(times) <= 0)
     if len(back):
         i = int(back[0]) + 1
-        raise CloudMLError(f"{path}: dataset '{name}' is not strictly increasing at row {i} ({utc(times[i])} after {utc(times[i - 1])}), expected {what} in time order")
+        raise CloudMLError(
+            f"{path}: dataset '{name}' is not strictly increasing at row {i} ({utc(times[i])} after {utc(times[i - 1])}), "
+            f"expected {what} in time order"
+        )
 
 
 def check_overlap(path: Path, name: str, times: np.ndarray, camera: Path, frame_times: np.ndarray, slack: float) -> None:
