@@ -2,6 +2,7 @@
 
     python bench/bench_data.py                      # 12 000 samples; lazy: 768 MB file, 256 MB budget
     python bench/bench_data.py --samples 3000 --lazy-budget-mb 64 --pairs 3   # quicker
+    python bench/bench_data.py --json               # the table's rows as a JSON list of dicts
 
 Files are chunked (64 samples) and gzip-compressed, as a user would write them. Each case
 runs in its own process:
@@ -88,9 +89,10 @@ def run_case(path: str, budget_mb: float, epochs: int, pairs: int, batch: int, s
 
     paired = [(reference_epoch(), module_epoch()) for _ in range(pairs)]
     ratios = [m / r for r, m in paired]
-    return {"module": statistics.median(m for _, m in paired), "reference": statistics.median(r for r, _ in paired),
+    return {"batches_per_s": statistics.median(m for _, m in paired),
+            "reference_per_s": statistics.median(r for r, _ in paired),
             "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-            "first_epoch": alone[0], "setup_s": setup, "peak_rss_mb": peak_mb, "data_rss_mb": peak_mb - baseline_mb}  # fmt: skip
+            "first_epoch_per_s": alone[0], "setup_s": setup, "peak_rss_mb": peak_mb, "data_rss_mb": peak_mb - baseline_mb}  # fmt: skip
 
 
 def main() -> None:
@@ -100,6 +102,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="DataModule epochs before the paired ones")
     parser.add_argument("--pairs", type=int, default=7, help="alternating reference / DataModule epochs")
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--json", action="store_true", help="print the rows as a JSON list of dicts instead of the table")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--budget", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--no-scratch", action="store_true", help=argparse.SUPPRESS)
@@ -109,29 +112,39 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    tmp = Path(tempfile.mkdtemp())
-    small, big = tmp / "fits.h5", tmp / "lazy.h5"
     lazy_samples = int(3 * args.lazy_budget_mb / ROW_MB)
-    write_file(small, args.samples)
-    write_file(big, lazy_samples)
-    cases = {  # label: (file, budget MB, extra flags)
-        "datamodule (fits budget)": (small, 4 * args.samples * ROW_MB, []),
-        "datamodule (lazy, file 3x budget)": (big, args.lazy_budget_mb, []),
-        "  the same, scratch_dir=false": (big, args.lazy_budget_mb, ["--no-scratch"]),
-    }
-    print(f"in-memory comparison: {args.samples} samples ({args.samples * ROW_MB:.0f} MB); lazy: {lazy_samples} samples "
-          f"({lazy_samples * ROW_MB:.0f} MB) with a {args.lazy_budget_mb:.0f} MB budget; 3x32x32 float32, chunks of 64, "
-          f"gzip 4; batch {args.batch}, 1 torch thread, num_workers 0; {args.pairs} paired epochs")  # fmt: skip
-    print(f"{'case':<36}{'batches/s':>11}{'reference':>11}{'ratio [range]':>20}{'1st epoch':>11}{'setup s':>9}"
-          f"{'peak RSS MB':>13}{'above imports':>15}{'budget MB':>11}")  # fmt: skip
-    for label, (path, budget, extra) in cases.items():
-        out = subprocess.run([sys.executable, __file__, "--case", str(path), "--budget", str(budget),
-                              "--epochs", str(args.epochs), "--pairs", str(args.pairs), "--batch", str(args.batch),
-                              *extra], capture_output=True, text=True, check=True)  # fmt: skip
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        ratio = f"{r['ratio']:.2f} [{r['ratio_min']:.2f}-{r['ratio_max']:.2f}]"
-        print(f"{label:<36}{r['module']:>11.1f}{r['reference']:>11.1f}{ratio:>20}{r['first_epoch']:>11.1f}"
-              f"{r['setup_s']:>9.2f}{r['peak_rss_mb']:>13.0f}{r['data_rss_mb']:>15.0f}{budget:>11.0f}")  # fmt: skip
+    header = (f"in-memory comparison: {args.samples} samples ({args.samples * ROW_MB:.0f} MB); lazy: {lazy_samples} samples "
+              f"({lazy_samples * ROW_MB:.0f} MB) with a {args.lazy_budget_mb:.0f} MB budget; 3x32x32 float32, chunks of 64, "
+              f"gzip 4; batch {args.batch}, 1 torch thread, num_workers 0; {args.pairs} paired epochs")  # fmt: skip
+    table = not args.json  # rows are printed as they come; --json prints them all at the end instead
+    if table:
+        print(header)
+        print(f"{'case':<36}{'batches/s':>11}{'reference':>11}{'ratio [range]':>20}{'1st epoch':>11}{'setup s':>9}"
+              f"{'peak RSS MB':>13}{'above imports':>15}{'budget MB':>11}")  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        small, big = Path(tmp) / "fits.h5", Path(tmp) / "lazy.h5"
+        write_file(small, args.samples)
+        write_file(big, lazy_samples)
+        cases = {  # label (indented: a variant of the case above): (file, budget MB, extra flags)
+            "datamodule (fits budget)": (small, 4 * args.samples * ROW_MB, []),
+            "datamodule (lazy, file 3x budget)": (big, args.lazy_budget_mb, []),
+            "  the same, scratch_dir=false": (big, args.lazy_budget_mb, ["--no-scratch"]),
+        }
+        for label, (path, budget, extra) in cases.items():
+            out = subprocess.run([sys.executable, __file__, "--case", str(path), "--budget", str(budget),
+                                  "--epochs", str(args.epochs), "--pairs", str(args.pairs), "--batch", str(args.batch),
+                                  *extra], capture_output=True, text=True, check=True)  # fmt: skip
+            r = {"case": label.strip(), **json.loads(out.stdout.strip().splitlines()[-1]), "budget_mb": budget}
+            rows.append(r)
+            if table:
+                ratio = f"{r['ratio']:.2f} [{r['ratio_min']:.2f}-{r['ratio_max']:.2f}]"
+                print(f"{label:<36}{r['batches_per_s']:>11.1f}{r['reference_per_s']:>11.1f}{ratio:>20}"
+                      f"{r['first_epoch_per_s']:>11.1f}{r['setup_s']:>9.2f}{r['peak_rss_mb']:>13.0f}{r['data_rss_mb']:>15.0f}"
+                      f"{budget:>11.0f}", flush=True)  # fmt: skip
+    if not table:
+        print(json.dumps(rows, indent=1))
+        return
     print("reference: the same file's arrays indexed in memory, in the same process; 1st epoch: the DataModule's")
     print("first (it pays the lazy cache's first touch); setup: reading, checking and normalising the split (lazy:")
     print("writing the scratch copy); peak RSS: imports (torch ~220 MB, + Lightning ~335 MB) + DataModule, before")

@@ -60,7 +60,7 @@ def _nan_images(path):
 
 # case -> (make the file at `path`, text the message must hold, extra train.py overrides, extra data-check args)
 CASES = {
-    "missing_file": (lambda p: p, "file not found (expected an HDF5 file", [], []),
+    "missing_file": (lambda p: p, "file not found (expected an HDF5 file of samples: images, target and optionally scalars, flight, time)", [], []),
     "not_hdf5": (lambda p: p.write_text("flight,target\n") and p, "not an HDF5 file (no HDF5 signature)", [], []),
     "truncated_hdf5": (_truncated, "cannot be read as HDF5, truncated or corrupt", [], []),
     "corrupt_hdf5": (_corrupt_chunks, "key 'images' cannot be read, truncated or corrupt", [], []),

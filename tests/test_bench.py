@@ -1,4 +1,4 @@
-"""bench/bench_data.py runs at a tiny size and its table says what the scratch copy is for
+"""bench/bench_data.py runs at a tiny size and its rows (--json) say what the scratch copy is for
 (the benchmarks themselves are not tests: README, Performance)."""
 
 import json
@@ -9,16 +9,14 @@ from conftest import REPO, run_cli
 
 def test_bench_data_runs_small_and_the_scratch_copy_beats_decompressing_every_epoch():
     result = run_cli(str(REPO / "bench" / "bench_data.py"), "--samples", "640", "--lazy-budget-mb", "4",
-                     "--pairs", "2", "--epochs", "2")  # fmt: skip
+                     "--pairs", "2", "--epochs", "2", "--json")  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = {m.group(1).strip(): m.groups()[1:] for m in re.finditer(
-        r"^(\s*\S.*?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \[[\d.-]+\]\s+[\d.]+\s+[\d.]+\s+(\d+)\s+(-?\d+)\s+(\d+)$",
-        result.stdout, re.M)}  # fmt: skip
+    rows = {row["case"]: row for row in json.loads(result.stdout)}
     assert set(rows) == {"datamodule (fits budget)", "datamodule (lazy, file 3x budget)", "the same, scratch_dir=false"}
-    lazy, decompressing = float(rows["datamodule (lazy, file 3x budget)"][0]), float(rows["the same, scratch_dir=false"][0])
+    lazy, decompressing = rows["datamodule (lazy, file 3x budget)"]["batches_per_s"], rows["the same, scratch_dir=false"]["batches_per_s"]
     assert lazy > 2 * decompressing, (lazy, decompressing)
-    for label, (_, _, ratio, _, above_imports, budget) in rows.items():
-        assert 0 < float(ratio) < 5 and int(above_imports) < int(budget) + 300, (label, rows[label])
+    for label, row in rows.items():
+        assert 0 < row["ratio"] < 5 and row["data_rss_mb"] < row["budget_mb"] + 300, (label, row)
 
 
 def test_bench_training_pairs_every_lightning_epoch_with_a_bare_one():

@@ -6,8 +6,9 @@ import threading
 import h5py
 import numpy as np
 import pytest
+import torch
 
-import cloudml.data.datamodule
+import cloudml.data.frames
 import cloudml.data.lazy
 import cloudml.data.schema
 from cloudml.data.datamodule import CloudDataModule
@@ -79,10 +80,10 @@ def test_lazy_reading_gives_the_same_batches_as_in_memory(tiny_h5, tmp_path, sou
         positions = np.random.default_rng(0).permutation(len(getattr(memory, name)))
         for batch in np.array_split(positions, 7):
             loaded = [getattr(dm, name).__getitems__(batch) for dm in (memory, lazy)]
-            for key in ("images", "scalars", "target", "index"):
+            for key in ("images", "scalars", "target", "index", "flight"):
                 assert np.array_equal(loaded[0][key].numpy(), loaded[1][key].numpy())
     by_workers = np.concatenate([b["images"].numpy() for b in lazy.val_dataloader()])  # 2 worker processes
-    assert np.array_equal(by_workers, memory.val_set.images)
+    assert np.array_equal(by_workers, memory.val_set.frames.images)
     assert len(list(tmp_path.glob("cloudml-scratch-*"))) == (2 if source == "scratch copy" else 0)
     lazy.teardown()
     assert list(tmp_path.iterdir()) == []  # the scratch copies are deleted
@@ -92,7 +93,7 @@ def test_lazy_reading_gives_the_same_batches_as_in_memory(tiny_h5, tmp_path, sou
 def test_set_up_decompresses_each_frame_once_and_lazy_statistics_equal_in_memory(tmp_path, monkeypatch):
     path = write_h5(tmp_path / "slabs.h5", n=3000, flights=5)  # splits span several 1024-row slabs
     rows_read = []
-    for module in (cloudml.data.datamodule, cloudml.data.lazy, cloudml.data.schema):
+    for module in (cloudml.data.frames, cloudml.data.lazy, cloudml.data.schema):
         def counting(dset, rows, read=module.read_images):
             rows_read.append(len(rows))
             return read(dset, rows)
@@ -107,8 +108,29 @@ def test_set_up_decompresses_each_frame_once_and_lazy_statistics_equal_in_memory
     memory, lazy = setups["in memory"], setups["lazy"]
     assert not lazy.in_memory and lazy.stats == memory.stats  # summed over the same slabs, in the same order
     every = np.arange(len(memory.train_set))
-    assert np.array_equal(lazy.train_set.__getitems__(every)["images"], memory.train_set.images)
+    assert np.array_equal(lazy.train_set.__getitems__(every)["images"], memory.train_set.frames.images)
     lazy.teardown()
+
+
+@pytest.mark.parametrize("budget_mb, scratch", [(64, None), (0, "copy"), (0, False)],
+                         ids=["in memory", "scratch copy", "compressed chunks"])  # fmt: skip
+def test_batches_carry_each_samples_flight_from_the_file_and_minus_one_without_flights(tmp_path, budget_mb, scratch):
+    flight = np.random.default_rng(2).integers(0, 6, 200).astype(np.int32)  # interleaved: a sample's flight is not its position's
+    with_flights = write_h5(tmp_path / "flights.h5", n=200, flight=flight)
+    without = write_h5(tmp_path / "no_flights.h5", n=200, flight=None)
+    for path, expected in ((with_flights, flight), (without, np.full(200, -1))):
+        dm = CloudDataModule(str(path), split={"kind": "random", "val_fraction": 0.3}, batch_size=16, memory_budget_mb=budget_mb,
+                             scratch_dir=tmp_path if scratch else scratch)  # fmt: skip
+        dm.setup()
+        assert dm.in_memory == (budget_mb > 0)
+        seen = []
+        for loader in (dm.train_dataloader(), dm.val_dataloader()):
+            for batch in loader:
+                assert batch["flight"].dtype == torch.int64
+                assert np.array_equal(batch["flight"].numpy(), expected[batch["index"].numpy()])
+                seen.append(batch["index"].numpy())
+        dm.teardown()
+        assert len(np.unique(np.concatenate(seen))) >= 200 - 15  # every sample but a dropped last training batch
 
 
 def test_block_cache_gathers_any_rows_while_holding_few_blocks():

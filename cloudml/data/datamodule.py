@@ -10,11 +10,11 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, DistributedSampler
 
-from cloudml.data.dataset import BatchOrder, H5Samples, Normalizer, keep_batch
-from cloudml.data.lazy import ScratchCopy
-from cloudml.data.schema import (DataKeys, FileMetadata, frame_statistics, image_statistics, open_h5, read_images,
-                                 read_metadata, readable, slabs)
-from cloudml.data.splits import Split, make_split
+from cloudml.data.dataset import BatchOrder, Samples, keep_batch
+from cloudml.data.frames import ChunkFrames, FrameStore, MemoryFrames, ScratchFrames
+from cloudml.data.normalization import Normalizer, fit_statistics
+from cloudml.data.schema import DataKeys, open_h5, read_metadata, readable
+from cloudml.data.splits import make_split
 from cloudml.data.synthetic import SyntheticConfig, ensure_synthetic
 from cloudml.errors import CloudMLError
 from cloudml.atomic import write_json, write_npz
@@ -25,38 +25,6 @@ def resolve_path(path: Optional[str], synthetic: Optional[dict], cache_dir: Opti
     if path:
         return Path(path).expanduser().resolve()
     return ensure_synthetic(SyntheticConfig(**(synthetic or {})), cache_dir)
-
-
-def fit_statistics(meta: FileMetadata, split: Split, scalars: np.ndarray, frames: Optional[dict] = None,
-                   copies: Optional[dict] = None) -> dict:  # fmt: skip
-    """Normalisation statistics from the training split only (the program fit them on validation too).
-    Frame statistics come from `frames` (split name -> raw frames held in memory), from
-    `copies` (split name -> ScratchCopy, which summed them while copying) or from the file."""
-    train = split.train
-    stats = {}
-    for name, rows in (("train", train), ("val", split.val)):
-        if frames:
-            found = frame_statistics(slabs(frames[name]))
-        elif copies:
-            found = copies[name].statistics
-        else:
-            found = image_statistics(meta.path, meta.keys, rows)
-        if found["nonfinite"]:
-            raise CloudMLError(
-                f"{meta.path}: key '{meta.keys.images}' has {found['nonfinite']} non-finite pixels in the {name} split, expected finite values"
-            )
-        stats[name] = found
-    target = meta.target[train]
-    return {
-        "fit_on": "train",
-        "images": {k: stats["train"][k] for k in ("mean", "std", "min", "max")},
-        "scalars": {
-            "names": meta.scalar_names,
-            "mean": scalars[train].mean(0).tolist(),
-            "std": scalars[train].std(0).tolist(),
-        },
-        "target": {"mean": float(target.mean()), "std": float(target.std()), "units": "km"},
-    }
 
 
 class CloudDataModule(L.LightningDataModule):
@@ -80,8 +48,8 @@ class CloudDataModule(L.LightningDataModule):
         self.split_cfg = dict(split or {})
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
         self.memory_budget_mb = float(memory_budget_mb)
-        self.train_set: Optional[H5Samples] = None
-        self.val_set: Optional[H5Samples] = None
+        self.train_set: Optional[Samples] = None
+        self.val_set: Optional[Samples] = None
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self.train_set is not None:
@@ -95,36 +63,47 @@ class CloudDataModule(L.LightningDataModule):
             )
         rows_bytes = (len(split.train) + len(split.val)) * meta.image_bytes / meta.n
         self.in_memory = rows_bytes <= self.memory_budget_mb * 2**20
-        # The file's frames are decompressed once: read into memory, or copied uncompressed to
-        # scratch files (lazy); either way the statistics are summed from what was read.
-        frames, copies = {}, {}
+        # The file's frames are decompressed once, into the frame stores, which sum their
+        # statistics on the way; the stores are then normalised with the training split's.
+        stores = {}
         try:
             with open_h5(self.path) as f, readable(self.path, f"key '{self.keys.images}'"):
                 scalars = f[self.keys.scalars][()].astype(np.float64) if self.keys.scalars else np.zeros((meta.n, 0))
-                for name, rows in (("train", split.train), ("val", split.val)):
-                    if self.in_memory:
-                        frames[name] = read_images(f[self.keys.images], rows)
-                    elif self.scratch_dir is not False:
-                        copies[name] = ScratchCopy(f[self.keys.images], rows, self.scratch_dir, meta.frame_shape)
-            self.stats = fit_statistics(meta, split, scalars, frames, copies)
+                # 3/4 of the lazy cache for training (its shuffle windows), 1/4 for validation (read in order)
+                for name, share in (("train", 0.75), ("val", 0.25)):
+                    stores[name] = self._frame_store(f[self.keys.images], getattr(split, name), share)
+            self.stats = fit_statistics(meta, split, scalars, {name: s.statistics for name, s in stores.items()})
             self.normalizer = Normalizer(self.stats)
-            # Lazy reading caches whole blocks in half the budget (the other half: everything else):
-            # 3/4 of it for training (its shuffle windows), 1/4 for validation (read in order),
-            # shared out between the DataLoader workers, each of which holds its own caches.
-            cache_mb = self.memory_budget_mb / 2 / max(1, self.num_workers)
-            make = lambda name, share: H5Samples(self.path, self.keys, getattr(split, name), meta.target, scalars,
-                                                 self.normalizer, frames.pop(name, None), cache_mb * share,
-                                                 copies.get(name))  # fmt: skip
-            self.train_set = make("train", 0.75)
-            self.val_set = make("val", 0.25)
+            for store in stores.values():
+                store.normalize(self.normalizer.images)
         except BaseException:
-            for copy in copies.values():  # nothing left behind in the scratch directory
-                copy.remove()
-            self.teardown()
+            for store in stores.values():  # nothing left behind: reader threads, scratch copies
+                store.close()
             raise
+        self.train_set = self._samples(stores["train"], split.train, scalars)
+        self.val_set = self._samples(stores["val"], split.val, scalars)
+
+    def _frame_store(self, dset, rows: np.ndarray, share: float) -> FrameStore:
+        """The split's frames in memory when the splits fit the budget, else lazily: from a
+        scratch copy, or (data.scratch_dir=false) from the file's chunks."""
+        if self.in_memory:
+            return MemoryFrames(dset, rows)
+        # Lazy reading caches whole blocks in half the budget (the other half: everything else),
+        # shared out between the DataLoader workers, each of which holds its own caches.
+        cache_mb = self.memory_budget_mb / 2 / max(1, self.num_workers) * share
+        if self.scratch_dir is False:
+            return ChunkFrames(dset, rows, cache_mb)
+        return ScratchFrames(dset, rows, cache_mb, self.scratch_dir)
+
+    def _samples(self, frames: FrameStore, rows: np.ndarray, scalars: np.ndarray) -> Samples:
+        """The Dataset of the split at file `rows`: its frames, normalised scalars and target, flights."""
+        flight = self.meta.flight[rows] if self.meta.flight is not None else np.full(len(rows), -1)
+        return Samples(frames, rows, self.normalizer.scalars(scalars[rows]).astype(np.float32),
+                       self.normalizer.target(self.meta.target[rows]).astype(np.float32), flight)  # fmt: skip
 
     def teardown(self, stage: Optional[str] = None) -> None:
-        """Delete lazy mode's scratch copies; a later `setup` builds the datasets again."""
+        """Stop lazy reading's threads and delete its scratch copies; a later `setup` builds
+        the datasets again."""
         for dataset in (self.train_set, self.val_set):
             if dataset is not None:
                 dataset.close()
@@ -159,7 +138,7 @@ class CloudDataModule(L.LightningDataModule):
         write_npz(out_dir / "split.npz", train_index=self.split.train, val_index=self.split.val)
 
     # -- loaders ------------------------------------------------------------------------
-    def _loader(self, dataset: H5Samples, train: bool) -> DataLoader:
+    def _loader(self, dataset: Samples, train: bool) -> DataLoader:
         world = self.trainer.world_size if self.trainer is not None else 1
         drop_last = train and len(dataset) > self.batch_size  # a tiny last batch makes var(pred) noise
         workers = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0, collate_fn=keep_batch)
@@ -173,11 +152,10 @@ class CloudDataModule(L.LightningDataModule):
                 else UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
             )
             return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=drop_last, **workers)
+        frames = dataset.frames  # blocks read once an epoch; the main process prefetches only without workers
         order = BatchOrder(len(dataset), self.batch_size, shuffle=train, drop_last=drop_last,
-                           seed=int(self.split_cfg.get("seed") or 0),
-                           blocks=None if self.in_memory else dataset.block_of_position,
-                           window=1 if self.in_memory else max(1, dataset.cache.slots // 2),
-                           prefetch=None if self.in_memory or self.num_workers else dataset.cache.prefetch)  # fmt: skip
+                           seed=int(self.split_cfg.get("seed") or 0), blocks=frames.block_of_position,
+                           window=frames.window, prefetch=None if self.num_workers else frames.prefetch)  # fmt: skip
         return DataLoader(dataset, batch_sampler=order, **workers)
 
     def train_dataloader(self) -> DataLoader:

@@ -1,141 +1,48 @@
-"""A torch Dataset over samples of the HDF5 file, normalised with training-split statistics.
+"""A torch Dataset over one split's samples, and the order its batches are read in.
 
 Batches are read whole through `__getitems__`, given as numpy index arrays by `BatchOrder`.
-The split is held in memory when it fits the memory budget. Otherwise it is read lazily in
-blocks (cloudml/data/lazy.py), and the training order is shuffled within windows of blocks,
-so that every block is read once per epoch instead of once per sample.
+Frames come from a frame store (cloudml/data/frames.py); where it reads in blocks, the
+training order is shuffled within windows of blocks, so that every block is read once per
+epoch instead of once per sample.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Callable, Optional
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from cloudml.data.lazy import BlockCache, ScratchCopy
-from cloudml.data.schema import DataKeys, frame_row_shape, open_h5, read_images, readable
+from cloudml.data.frames import FrameStore
 
 
-class Normalizer:
-    """z-scoring of frames (per channel), scalars (per feature) and target (km)."""
+class Samples(Dataset):
+    """A split's samples as batches of tensors: images (n, T, C, H, W) from `frames`, and the
+    split's normalised `scalars` and `target`, file rows (`index`) and `flight` ids (int64,
+    -1 where the file has none), all aligned by position in the split."""
 
-    def __init__(self, stats: dict):
-        self.stats = stats
-        self.img_mean = np.asarray(stats["images"]["mean"], np.float32)[None, None, :, None, None]
-        self.img_std = np.asarray(stats["images"]["std"], np.float32)[None, None, :, None, None]
-        self.sc_mean = np.asarray(stats["scalars"]["mean"], np.float32)
-        self.sc_std = np.asarray(stats["scalars"]["std"], np.float32)
-        self.t_mean = float(stats["target"]["mean"])
-        self.t_std = float(stats["target"]["std"])
-
-    def images(self, x: np.ndarray) -> np.ndarray:
-        """Frames (n, T, C, H, W) float32, normalised in place: callers pass frames just read."""
-        x -= self.img_mean
-        x /= np.maximum(self.img_std, 1e-8)
-        return x
-
-    def scalars(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.sc_mean) / np.maximum(self.sc_std, 1e-8)
-
-    def target(self, y: np.ndarray) -> np.ndarray:
-        return (y - self.t_mean) / self.t_std
-
-    def target_to_km(self, y):
-        return y * self.t_std + self.t_mean
-
-
-class H5Samples(Dataset):
-    """Samples `rows` of the file as dicts of tensors: images (T, C, H, W), scalars, target, index.
-
-    Frames are held in memory when `images` (the raw frames of `rows`, normalised in place)
-    are given; otherwise they are read in blocks through a `BlockCache` of `cache_mb`, from
-    `scratch` (a `ScratchCopy` of the raw frames of `rows`, normalised in place) or, without
-    one, from the file's own chunks (decompressed every epoch).
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        keys: DataKeys,
-        rows: np.ndarray,
-        target: np.ndarray,
-        scalars: np.ndarray,
-        normalizer: Normalizer,
-        images: Optional[np.ndarray] = None,
-        cache_mb: float = 64,
-        scratch: Optional[ScratchCopy] = None,
-    ):
-        self.path, self.keys, self.rows = Path(path), keys, np.asarray(rows, np.int64)
-        self.norm = normalizer
-        self.target = normalizer.target(target[self.rows]).astype(np.float32)
-        self.scalars = normalizer.scalars(scalars[self.rows]).astype(np.float32)
-        self.images = None if images is None else normalizer.images(images)
-        self.scratch = scratch
-        self.cache: Optional[BlockCache] = None
-        self._h5: Optional[h5py.File] = None
-        if self.images is not None:
-            return
-        if scratch is not None:  # blocks of ~1 MB of consecutive positions
-            scratch.normalize(normalizer.images)
-            row_shape, block_rows = scratch.row_shape, max(1, 2**20 // scratch.row_bytes)
-            n_keys, load = len(self.rows), self._load_scratch
-        else:  # blocks are the file's chunks, each decompressed once per epoch
-            with open_h5(self.path) as f, readable(self.path, f"key '{keys.images}'"):
-                dset = f[keys.images]
-                row_shape, block_rows = frame_row_shape(dset), dset.chunks[0] if dset.chunks else 64
-                n_keys, load = dset.shape[0], self._load_chunk
-        slots = cache_mb * 2**20 // (block_rows * int(np.prod(row_shape)) * 4)
-        threads = 2 if self.scratch is not None else 1  # h5py runs one call at a time, and its handle is opened lazily
-        self.cache = BlockCache(n_keys, block_rows, row_shape, slots, load, threads)
+    def __init__(self, frames: FrameStore, index: np.ndarray, scalars: np.ndarray, target: np.ndarray,
+                 flight: np.ndarray):  # fmt: skip
+        self.frames, self.index = frames, np.asarray(index, np.int64)
+        self.scalars, self.target, self.flight = scalars, target, np.asarray(flight, np.int64)
 
     def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getstate__(self):
-        return {**self.__dict__, "_h5": None}  # h5py handles cannot cross processes
-
-    def _load_scratch(self, block: int, out: np.ndarray) -> None:
-        self.scratch.read_into(block * self.cache.block_rows, out)
-
-    def _load_chunk(self, block: int, out: np.ndarray) -> None:
-        if self._h5 is None or self._h5_pid != os.getpid():  # one handle per worker process
-            self._h5, self._h5_pid = h5py.File(self.path, "r"), os.getpid()
-        start = block * self.cache.block_rows
-        out[:] = self.norm.images(read_images(self._h5[self.keys.images], np.arange(start, start + len(out))))
-
-    def _cache_keys(self, positions: np.ndarray) -> np.ndarray:
-        """What the block cache is indexed by: positions (scratch copy) or file rows (chunks)."""
-        return positions if self.scratch is not None else self.rows[positions]
-
-    @property
-    def block_of_position(self) -> np.ndarray:
-        """Cache block of every sample (for block-aware shuffling in lazy mode)."""
-        return self._cache_keys(np.arange(len(self.rows))) // self.cache.block_rows
+        return len(self.index)
 
     def close(self) -> None:
-        """Stop the reader threads and delete the scratch copy (lazy mode); the dataset is
-        unusable afterwards. (A multirun's jobs share one process: nothing may pile up.)"""
-        if self.cache is not None:
-            self.cache.close()
-        if self.scratch is not None:
-            self.scratch.remove()
+        """Release the frame store (reader threads, scratch copy); the dataset is unusable
+        afterwards. (A multirun's jobs share one process: nothing may pile up.)"""
+        self.frames.close()
 
     def __getitems__(self, positions: list) -> dict:
         pos = np.asarray(positions, np.int64)
-        if self.images is not None:
-            images = self.images[pos]
-        else:
-            images = self.cache.gather(self._cache_keys(pos))
         return {
-            "images": torch.from_numpy(np.ascontiguousarray(images, np.float32)),
+            "images": torch.from_numpy(np.ascontiguousarray(self.frames.frames(pos), np.float32)),
             "scalars": torch.from_numpy(self.scalars[pos]),
             "target": torch.from_numpy(self.target[pos]),
-            "index": torch.from_numpy(self.rows[pos]),
+            "index": torch.from_numpy(self.index[pos]),
+            "flight": torch.from_numpy(self.flight[pos]),
         }
 
     def __getitem__(self, position: int) -> dict:

@@ -1,4 +1,4 @@
-"""The unified HDF5 schema (SPEC §2): open a file, check it, and read its small arrays.
+"""The unified HDF5 schema: open a file, check it, and read its small arrays.
 
 Every problem becomes a `CloudMLError` whose one-line message names the file, the key,
 what was found and what was expected, before any training starts.
@@ -57,7 +57,7 @@ def open_h5(path: str | Path) -> h5py.File:
     """Open `path` read-only, turning every way it can fail into a one-line error."""
     path = Path(path)
     if not path.exists():
-        raise CloudMLError(f"{path}: file not found (expected an HDF5 file, see SPEC §2)")
+        raise CloudMLError(f"{path}: file not found (expected an HDF5 file of samples: images, target and optionally scalars, flight, time)")
     if path.is_dir():
         raise CloudMLError(f"{path}: is a directory (expected an HDF5 file)")
     if not h5py.is_hdf5(path):
@@ -247,10 +247,15 @@ def slabs(frames: np.ndarray) -> Iterable[np.ndarray]:
     return (frames[i : i + step] for i in range(0, len(frames), step))
 
 
-def image_statistics(path: Path, keys: DataKeys, rows: np.ndarray) -> dict:
-    """`frame_statistics` of the frames at `rows`, read from the file a slab at a time."""
+def read_statistics(dset: h5py.Dataset, rows: np.ndarray) -> dict:
+    """`frame_statistics` of the frames of an open image dataset at `rows`, read in increasing
+    row order a slab at a time (so a sorted split sums like its frames held in memory)."""
     rows = np.sort(np.asarray(rows))
+    step = slab_rows(int(np.prod(dset.shape[1:])) * 4)
+    return frame_statistics(read_images(dset, rows[i : i + step]) for i in range(0, len(rows), step))
+
+
+def image_statistics(path: Path, keys: DataKeys, rows: np.ndarray) -> dict:
+    """`read_statistics` of the frames at `rows` of the file at `path`."""
     with open_h5(path) as f, readable(path, f"key '{keys.images}'"):
-        dset = f[keys.images]
-        step = slab_rows(int(np.prod(dset.shape[1:])) * 4)
-        return frame_statistics(read_images(dset, rows[i : i + step]) for i in range(0, len(rows), step))
+        return read_statistics(f[keys.images], rows)
