@@ -2,7 +2,6 @@
 (the benchmarks themselves are not tests: README, Performance)."""
 
 import json
-import re
 
 from conftest import REPO, run_cli
 

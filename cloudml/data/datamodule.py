@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional, Union
 
@@ -17,7 +16,6 @@ from cloudml.data.schema import DataKeys, open_h5, read_metadata, readable
 from cloudml.data.splits import make_split
 from cloudml.data.synthetic import SyntheticConfig, ensure_synthetic
 from cloudml.errors import CloudMLError
-from cloudml.atomic import write_json, write_npz
 
 
 def resolve_path(path: Optional[str], synthetic: Optional[dict], cache_dir: Optional[str]) -> Path:
@@ -130,12 +128,6 @@ class CloudDataModule(L.LightningDataModule):
             "oracle_r2": self.meta.attrs.get("oracle_r2"),
             "synthetic": None if self.path_arg else self.synthetic,
         }
-
-    def write_run_files(self, out_dir: Path) -> None:
-        """Save the split and its normalisation statistics with the run."""
-        write_json(out_dir / "data.json", json.loads(json.dumps(self.describe(), default=float)))
-        write_json(out_dir / "normalization.json", self.stats)
-        write_npz(out_dir / "split.npz", train_index=self.split.train, val_index=self.split.val)
 
     # -- loaders ------------------------------------------------------------------------
     def _loader(self, dataset: Samples, train: bool) -> DataLoader:

@@ -8,7 +8,6 @@ from tqdm import tqdm
 
 from cloudml.ingest.camera import frame_reader, slab_frames, stream_windows
 from cloudml.ingest.options import Options
-from cloudml.ingest.plan import FlightPlan
 from cloudml.ingest.reduce import block_mean
 
 FLUSH_BYTES = 16 * 2**20  # reduced samples buffered before each append to 'images'
