@@ -18,7 +18,8 @@ import yaml
 
 from cloudml.atomic import write_json, write_npz, write_text
 from cloudml.errors import CloudMLError
-from cloudml.rundir.names import (DATA, FINAL_KEYS, HISTORY, HISTORY_COLUMNS, HYDRA_CONFIG, NORMALIZATION,
+from cloudml.rundir.names import (DATA, FINAL_KEYS, HISTORY, HISTORY_COLUMNS, HYDRA_CONFIG, HYDRA_OVERRIDES,
+                                  HYDRA_RUNTIME, NORMALIZATION,
                                   PREDICTIONS, SPLIT, STABILITIES, STATUSES, SUMMARY)  # fmt: skip
 from cloudml.rundir.verdicts import finite
 
@@ -118,6 +119,33 @@ def read_config(run_dir: Path) -> dict:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise RunFileError(f".hydra/config.yaml is not valid YAML ({type(exc).__name__})") from None
     return cfg if isinstance(cfg, dict) else {}
+
+
+def read_overrides(run_dir: Path) -> dict:
+    """The run's command-line overrides as {key: value text} (leading +/~ dropped; {} if absent)."""
+    path = Path(run_dir) / HYDRA_OVERRIDES
+    if not path.is_file():
+        return {}
+    try:
+        items = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or []
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RunFileError(f".hydra/overrides.yaml is not valid YAML ({type(exc).__name__})") from None
+    if not isinstance(items, list):
+        raise RunFileError(".hydra/overrides.yaml holds no list of overrides")
+    pairs = (str(item).lstrip("+~").partition("=") for item in items)
+    return {key: value for key, sep, value in pairs if sep}
+
+
+def read_name_exclusions(run_dir: Path) -> list:
+    """The override keys Hydra left out of the job directory's name (settings that do not change
+    what a job computes), from `.hydra/hydra.yaml`; [] if absent or unreadable."""
+    path = Path(run_dir) / HYDRA_RUNTIME
+    try:
+        hydra = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)["hydra"]
+        keys = hydra["job"]["config"]["override_dirname"]["exclude_keys"]
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError):
+        return []
+    return [str(k) for k in keys] if isinstance(keys, list) else []
 
 
 # -- predictions.npz ---------------------------------------------------------------------------
