@@ -11,7 +11,6 @@ import pytest
 
 from cloudml.analysis.report import analyze_sweep
 from cloudml.errors import CloudMLError
-from conftest import REPO
 from fakes import fake_predictions, write_h5, write_run
 
 N_FLIGHTS, PER_FLIGHT = 4, 20

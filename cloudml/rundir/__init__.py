@@ -41,7 +41,7 @@ from cloudml.rundir.verdicts import Verdicts, is_collapsed, stability
 
 
 __all__ = [
-    "CHECKPOINT", "DATA", "FINAL_KEYS", "FINISHED", "HISTORY", "HISTORY_COLUMNS", "HYDRA_CONFIG", "IDENTITY", "NORMALIZATION", "PREDICTIONS", "SPLIT", "STABILITIES", "STATUSES", "SUMMARY",
+    "CHECKPOINT", "DATA", "FINAL_KEYS", "FINISHED", "HISTORY", "HISTORY_COLUMNS", "HYDRA_CONFIG", "HYDRA_OVERRIDES", "IDENTITY", "NORMALIZATION", "PREDICTIONS", "SPLIT", "STABILITIES", "STATUSES", "SUMMARY",
     "RunFileError", "RunMeta", "Verdicts", "build_summary", "is_collapsed", "read_config", "read_data_info",
     "read_history", "read_name_exclusions", "read_normalization", "read_overrides", "read_predictions", "read_split", "read_summary", "stability", "write_data_files",
     "write_history", "write_predictions", "write_summary",
