@@ -30,6 +30,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from cloudml.models.build import build_model
 from cloudml.module import CloudBaseRegressor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,9 +46,8 @@ def build(cfg, cache_dir: str):
     cfg.data.cache_dir = cache_dir
     data = instantiate(cfg.data)
     data.setup("fit")
-    T, C, H, W = data.frame_shape
     torch.manual_seed(0)
-    model = instantiate(cfg.model, in_channels=C, frames=T, image_size=(H, W), n_scalars=data.n_scalars)
+    model = build_model(cfg.model, frame_shape=data.frame_shape, n_scalars=data.n_scalars)
     module = CloudBaseRegressor(model, instantiate(cfg.loss), instantiate(cfg.optimizer), instantiate(cfg.scheduler),
                                 data.stats["target"]["mean"], data.stats["target"]["std"])  # fmt: skip
     return data, module

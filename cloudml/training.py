@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -14,6 +15,7 @@ from omegaconf import DictConfig
 from cloudml.errors import CloudMLError
 from cloudml.jobs import job_state
 from cloudml.models import count_parameters
+from cloudml.models.build import build_model
 from cloudml.module import CloudBaseRegressor
 
 # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates: library noise, not ours.
@@ -71,16 +73,16 @@ def run(cfg: DictConfig, out_dir: Path) -> str:
     data = build(cfg.data)
     data.setup("fit")
     data.write_run_files(out_dir)
-    frames, channels, height, width = data.frame_shape
-    model = build(cfg.model, in_channels=channels, frames=frames, image_size=(height, width),
-                        n_scalars=data.n_scalars)  # fmt: skip
+    model = build_model(cfg.model, frame_shape=data.frame_shape, n_scalars=data.n_scalars)
     scheduler = build(cfg.scheduler) if cfg.get("scheduler") else None
     module = CloudBaseRegressor(model, loss, build(cfg.optimizer), scheduler,
                                 data.stats["target"]["mean"], data.stats["target"]["std"],
                                 max_nonfinite_steps=cfg.nan_guard.max_skipped_steps)  # fmt: skip
     info = data.describe()
+    name = HydraConfig.get().runtime.choices.get("model", "custom") if HydraConfig.initialized() else "custom"
     print(
-        f"[cloudml] {out_dir}: {state} | model {cfg.model.temporal}/{count_parameters(model):,} parameters | "
+        f"[cloudml] {out_dir}: {state} | model {name} ({'x'.join(map(str, model.tokens.grid))} tokens a frame)/"
+        f"{count_parameters(model):,} parameters | "
         f"data {info['path']} ({info['n_train']} train / {info['n_val']} val, split {info['split']} "
         f"{','.join(info['val_flights'])}) | λ={loss.variance_lambda:g} ({loss.denominator}) | "
         f"{torch.get_num_threads()} torch threads",

@@ -1,19 +1,28 @@
-"""Every architecture of conf/model composes, runs, trains one step, and differs from the others."""
+"""Every architecture of conf/model is built from its parts, runs, trains, differs from the
+others, and refuses settings it has no use for."""
 
 import pytest
 import torch
 from hydra import compose, initialize
-from hydra.utils import instantiate
+from hydra.errors import ConfigCompositionException, InstantiationException
+from omegaconf import OmegaConf
 
 from cloudml.models import count_parameters
+from cloudml.models.build import build_model
 
-MODELS = ["cnn", "cnn_spatial", "cnn_spatial_temporal", "cnn_spatial_multiscale", "transformer"]
+# Exact trainable parameters at 3 x 1 x 32 x 32 frames and 2 scalars (what Table 2's runs train).
+PARAMETERS = {"cnn": 25_473, "cnn_spatial": 42_433, "cnn_spatial_temporal": 55_137,
+              "cnn_spatial_multiscale": 55_233, "transformer": 55_137}  # fmt: skip
+MODELS = list(PARAMETERS)
 
 
-def build(name: str) -> torch.nn.Module:
+def model_node(name: str, *overrides: str):
     with initialize(config_path="../conf", version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={name}"])
-    return instantiate(cfg.model, in_channels=1, frames=3, image_size=(32, 32), n_scalars=2)
+        return compose("config", overrides=[f"model={name}", *overrides]).model
+
+
+def build(name: str, *overrides: str, frame_shape=(3, 1, 32, 32), n_scalars=2) -> torch.nn.Module:
+    return build_model(model_node(name, *overrides), frame_shape=frame_shape, n_scalars=n_scalars)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -28,10 +37,43 @@ def test_model_maps_frames_and_scalars_to_one_height_per_sample(name):
     assert not torch.allclose(model(images, scalars + 1.0), out)  # scalars condition the features (FiLM)
 
 
-def test_ablations_are_distinct_architectures():
+def test_each_architecture_has_its_exact_parameter_count_and_its_own_structure():
     models = {name: build(name) for name in MODELS}
-    parts = {name: frozenset(n for n, _ in m.named_children()) for name, m in models.items()}
-    assert len(set(parts.values())) == len(MODELS), parts
-    counts = {name: count_parameters(m) for name, m in models.items()}
-    assert counts["cnn"] < counts["cnn_spatial"] < counts["cnn_spatial_temporal"]
-    assert max(counts.values()) < 200_000  # the default sweep must fit a CPU
+    assert {name: count_parameters(m) for name, m in models.items()} == PARAMETERS
+    structure = {name: tuple((path, type(m).__name__) for path, m in model.named_modules()) for name, model in models.items()}
+    assert len(set(structure.values())) == len(MODELS)  # same counts (temporal, transformer) yet different models
+    assert type(models["transformer"].space).__name__ == "Unchanged"  # every token reaches the joint transformer
+    assert type(models["cnn_spatial_multiscale"].windows).__name__ == "MultiScaleTokens"
+
+
+def test_the_same_seed_gives_the_same_weights_whatever_the_order_of_the_config_keys():
+    node = model_node("cnn_spatial_multiscale")
+    shuffled = OmegaConf.create({key: node[key] for key in reversed(list(node.keys()))})
+    weights = []
+    for n in (node, shuffled):
+        torch.manual_seed(0)
+        weights.append(torch.cat([p.detach().flatten() for p in build_model(n, (3, 1, 32, 32), 2).parameters()]))
+    assert torch.equal(*weights)
+
+
+def test_without_scalars_there_is_no_film():
+    model = build("cnn", n_scalars=0)
+    assert model.film is None and count_parameters(model) == PARAMETERS["cnn"] - (2 * 64 + 64)
+    assert model(torch.randn(2, 3, 1, 32, 32), torch.empty(2, 0)).shape == (2,)
+
+
+@pytest.mark.parametrize("overrides, error", [
+    (["model=cnn", "model.layers=1"], ConfigCompositionException),  # cnn has no attention: no layers to set
+    (["model=cnn_spatial", "model.layers=2"], ConfigCompositionException),  # nor attention across frames
+    (["model=transformer", "+model.space.layers=1"], InstantiationException),  # no per-frame stage to deepen
+    (["model=transformer", "+model.time.mixer.window=3"], InstantiationException),
+])  # fmt: skip
+def test_a_setting_an_architecture_has_no_use_for_is_an_error(overrides, error):
+    with pytest.raises(error):
+        build(overrides[0].split("=")[1], *overrides[1:])
+
+
+def test_a_part_the_model_does_not_have_is_an_error():
+    node = model_node("cnn", "+model.extra._target_=cloudml.models.MeanPool")
+    with pytest.raises(TypeError, match="extra not a part of CloudBaseNet"):
+        build_model(node, (3, 1, 32, 32), 2)
