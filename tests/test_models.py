@@ -1,5 +1,5 @@
 """Every architecture of conf/model is built from its parts, runs, trains, differs from the
-others, and refuses settings it has no use for."""
+others, refuses settings it has no use for, and caps the tokens attention sees at any frame size."""
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ from hydra import compose, initialize
 from hydra.errors import ConfigCompositionException, InstantiationException
 from omegaconf import OmegaConf
 
-from cloudml.models import count_parameters
+from cloudml.models import SpaceTokens, capped_grid, count_parameters
 from cloudml.models.build import build_model
 
 # Exact trainable parameters at 3 x 1 x 32 x 32 frames and 2 scalars (what Table 2's runs train).
@@ -77,3 +77,36 @@ def test_a_part_the_model_does_not_have_is_an_error():
     node = model_node("cnn", "+model.extra._target_=cloudml.models.MeanPool")
     with pytest.raises(TypeError, match="extra not a part of CloudBaseNet"):
         build_model(node, (3, 1, 32, 32), 2)
+
+
+@pytest.mark.parametrize("size, cap, grid", [
+    ((4, 4), 64, (4, 4)),  # under the cap: unchanged (today's 32 x 32 frames)
+    ((14, 20), 64, (6, 10)),  # 110 x 160 frames
+    ((55, 80), 64, (6, 10)),  # 440 x 640 frames
+    ((16, 16), 64, (8, 8)),
+    ((1, 10_000), 64, (1, 64)),
+    ((10_000, 1), 64, (64, 1)),
+    ((3, 2), 1, (1, 1)),
+])  # fmt: skip
+def test_the_token_grid_keeps_the_aspect_ratio_under_the_cap(size, cap, grid):
+    assert capped_grid(size, cap) == grid
+
+
+def test_tokens_over_the_cap_are_block_means_of_the_feature_map():
+    tokens = SpaceTokens((8, 12), dim=2, max_tokens=24)  # 8 x 12 -> 4 x 6: 2 x 2 blocks
+    fmap = torch.randn(3, 2, 8, 12)
+    blocks = fmap.reshape(3, 2, 4, 2, 6, 2).mean((3, 5)).flatten(2).transpose(1, 2)  # (3, 24, 2)
+    assert torch.allclose(tokens(fmap) - tokens.pos_space, blocks, atol=1e-6)
+    under = SpaceTokens((8, 12), dim=2, max_tokens=96)
+    assert torch.equal(under(fmap), fmap.flatten(2).transpose(1, 2) + under.pos_space)  # no pooling under the cap
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_real_frame_sizes_give_a_bounded_model(name):
+    real = build(name, frame_shape=(3, 1, 110, 160))  # 14 x 20 feature map: pooled to 6 x 10
+    full = build(name, frame_shape=(3, 1, 440, 640))  # 55 x 80 feature map: pooled to 6 x 10
+    assert real.tokens.grid == full.tokens.grid == (6, 10)
+    assert count_parameters(real) == count_parameters(full) == PARAMETERS[name] + (60 - 16) * 32
+    odd = build(name, frame_shape=(2, 1, 37, 53))  # non-square, not divisible by 8: 5 x 7 tokens
+    assert odd.tokens.grid == (5, 7) and odd(torch.randn(2, 2, 1, 37, 53), torch.randn(2, 2)).shape == (2,)
+    assert real(torch.randn(1, 3, 1, 110, 160), torch.randn(1, 2)).shape == (1,)

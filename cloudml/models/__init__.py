@@ -14,10 +14,10 @@ from cloudml.models.attention import Attend, AttentionPool, MeanPool, Transforme
 from cloudml.models.head import FiLM, RegressionHead
 from cloudml.models.net import CloudBaseNet, count_parameters
 from cloudml.models.stem import CNNStem
-from cloudml.models.tokens import FramePosition, MultiScaleTokens, SpaceTokens
+from cloudml.models.tokens import FramePosition, MultiScaleTokens, SpaceTokens, capped_grid
 
 __all__ = [
     "Attend", "AttentionPool", "CNNStem", "CloudBaseNet", "FiLM", "FramePosition", "MeanPool",
-    "MultiScaleTokens", "RegressionHead", "SpaceTokens", "Transformer", "Unchanged",
+    "MultiScaleTokens", "RegressionHead", "SpaceTokens", "Transformer", "Unchanged", "capped_grid",
     "count_parameters",
 ]  # fmt: skip

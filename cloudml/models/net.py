@@ -11,7 +11,7 @@ class CloudBaseNet(nn.Module):
 
     The parts, in the order data flows through them:
         stem           each frame to a feature map
-        tokens         the map as tokens, + their position in the frame
+        tokens         the map as at most `max_tokens` tokens, + their position in the frame
         space          each frame's tokens: kept all (joint attention) or pooled to one vector
         time_position  + each frame's position in time
         windows        frames as they are, or multi-scale averages over windows of frames
