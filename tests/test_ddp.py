@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from cloudml.models.build import build_model
 from conftest import TINY_RUN, run_cli
 
 
@@ -28,8 +29,7 @@ def test_ddp_metrics_and_predictions_equal_a_single_process_evaluation(tmp_path,
     cfg.data.cache_dir = cli_env["CLOUDML_CACHE"]
     data = instantiate(cfg.data)
     data.setup()
-    T, C, H, W = data.frame_shape
-    model = instantiate(cfg.model, in_channels=C, frames=T, image_size=(H, W), n_scalars=data.n_scalars)
+    model = build_model(cfg.model, frame_shape=data.frame_shape, n_scalars=data.n_scalars)
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     model.load_state_dict({k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")})
     model.eval()
