@@ -182,16 +182,24 @@ def write_data_files(run_dir: Path, info: dict, statistics: dict, train_index, v
     write_npz(run_dir / SPLIT, train_index=np.asarray(train_index), val_index=np.asarray(val_index))
 
 
-def read_data_info(run_dir: Path) -> dict:
-    """data.json, with its data file `path` made absolute (relative paths are to the run)."""
-    path = Path(run_dir) / DATA
+def _json_object(path: Path) -> dict:
+    """A JSON file holding an object; RunFileError naming the file otherwise."""
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunFileError(f"{path} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunFileError(f"{path} is not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(info, dict) or not isinstance(info.get("path"), str):
+    if not isinstance(content, dict):
+        raise RunFileError(f"{path} holds a {type(content).__name__}, expected an object")
+    return content
+
+
+def read_data_info(run_dir: Path) -> dict:
+    """data.json, with its data file `path` made absolute (relative paths are to the run)."""
+    path = Path(run_dir) / DATA
+    info = _json_object(path)
+    if not isinstance(info.get("path"), str):
         raise RunFileError(f"{path} has no string 'path'")
     data = Path(info["path"])
     info["path"] = str(data if data.is_absolute() else Path(run_dir) / data)
@@ -202,16 +210,7 @@ def read_data_info(run_dir: Path) -> dict:
 
 def read_normalization(run_dir: Path) -> dict:
     """normalization.json: the training split's statistics (images, scalars, target in km)."""
-    path = Path(run_dir) / NORMALIZATION
-    try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFileError(f"{path} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunFileError(f"{path} is not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(stats, dict):
-        raise RunFileError(f"{path} holds a {type(stats).__name__}, expected an object")
-    return stats
+    return _json_object(Path(run_dir) / NORMALIZATION)
 
 
 def read_split(run_dir: Path) -> tuple:
