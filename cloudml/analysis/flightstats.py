@@ -96,7 +96,9 @@ def bootstrap_weights(n_units: int, n: int = N_BOOTSTRAP, seed: int = 0, chunk_c
     rng = np.random.default_rng(seed)
     step = max(1, chunk_cells // max(1, n_units))
     for start in range(0, n, step):
-        yield rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=min(step, n - start)).astype(float)
+        rows = min(step, n - start)
+        drawn = rng.integers(0, n_units, size=(rows, n_units)) + n_units * np.arange(rows)[:, None]  # row r: its draws
+        yield np.bincount(drawn.ravel(), minlength=rows * n_units).reshape(rows, n_units).astype(float)
 
 
 def replicates(runs: list, combine, n: int = N_BOOTSTRAP, seed: int = 0) -> np.ndarray:
