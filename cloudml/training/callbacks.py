@@ -119,8 +119,8 @@ class StepSpikes(L.Callback):
         return ratio
 
     def on_train_batch_end(self, trainer: L.Trainer, module, outputs, batch, batch_idx) -> None:
-        if not isinstance(outputs, dict):
-            return  # a step the NaN guard skipped
+        if not isinstance(outputs, dict) or "loss" not in outputs:
+            return  # a step the NaN guard skipped (Lightning 2.6 hands an empty dict for it)
         loss, base = float(outputs["loss"]), float(outputs["base_loss"])
         logged = {"train_loss_max": loss, "grad_norm_max": self.grad_norm,
                   "base_loss_spike": self._ratio("base_loss", base), "grad_norm_spike": self._ratio("grad_norm", self.grad_norm)}  # fmt: skip
