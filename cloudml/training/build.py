@@ -17,6 +17,7 @@ from cloudml.errors import CloudMLError
 from cloudml.models import build_model
 from cloudml.rundir import RunMeta, Verdicts
 from cloudml.training.callbacks import LastCheckpoint, ProcessSettings, RunRecorder, StepSpikes
+from cloudml.training.checkpoint_io import AtomicCheckpointIO
 from cloudml.training.module import CloudBaseRegressor
 
 # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates: library noise, not ours.
@@ -73,5 +74,5 @@ def build(cfg: DictConfig, out_dir: Optional[Path] = None, model_name: Optional[
                       LastCheckpoint(out_dir / rundir.CHECKPOINT)]  # fmt: skip
         checkpointing = {}  # LastCheckpoint is the run's checkpoint; without one Lightning would add its own
     trainer = instantiate_checked(cfg.trainer, callbacks=callbacks, logger=_each(cfg.get("logger")) or False,
-                                  **checkpointing)  # fmt: skip
+                                  plugins=[AtomicCheckpointIO()], **checkpointing)  # fmt: skip
     return Experiment(data, module, trainer)

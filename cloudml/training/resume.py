@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from cloudml import rundir
-from cloudml.atomic import atomic_write, write_json
+from cloudml.atomic import write_bytes, write_json
 from cloudml.errors import CloudMLError
 from cloudml.rundir import RunMeta, Verdicts
 
@@ -60,7 +60,7 @@ def _copy_record(src: Path, dst: Path) -> None:
         if (src / name).is_file():
             data = (src / name).read_bytes()
             if not (dst / name).is_file() or (dst / name).read_bytes() != data:
-                atomic_write(dst / name, lambda tmp: tmp.write_bytes(data))
+                write_bytes(dst / name, data)
 
 
 def job_state(out_dir: Path, cfg: DictConfig) -> str:
