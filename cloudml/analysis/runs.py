@@ -19,6 +19,7 @@ from cloudml import rundir
 from cloudml.analysis.tradeoff import FIELDS as TRADEOFF_FIELDS
 from cloudml.errors import CloudMLError
 from cloudml.rundir import FINAL_KEYS, RunFileError, Verdicts
+from cloudml.rundir.lock import effective_status
 from cloudml.rundir.verdicts import finite, judges_spikes, stability, val_drift
 
 RUN_COLUMNS = ("path", "variance_lambda", "seed", "model", "status", "epochs_completed",
@@ -124,7 +125,7 @@ def load_run(run_dir: Path, sweep_root: Path, verdicts: Verdicts) -> dict:
     elif isinstance(cfg_seed, int) and cfg_seed != seed:
         raise RunFileError(f"summary.json says seed={seed} but .hydra/config.yaml says {cfg_seed}")
     final = summary.get("final") or {}
-    status = summary["status"]
+    status = effective_status(run_dir, summary["status"])  # `running` with its owner gone reads `interrupted`
     label, reason, drift = _verdicts(run_dir, summary, verdicts)
     return {
         "path": _relative(run_dir, sweep_root),
