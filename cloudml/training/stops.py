@@ -8,12 +8,13 @@ import os
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Iterator
 
 from cloudml.errors import CloudMLError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _stopping = False  # signals are process-wide: one stop per process
+_installer = os.getpid()  # the process whose handlers these are (a forked child inherits them)
 
 
 class Interrupted(BaseException):
@@ -32,9 +33,6 @@ def _raise(signum, frame) -> None:
         return  # a second signal while the stop is recorded; a forked DataLoader worker waits for the main process
     _stopping = True
     raise Interrupted(signum)
-
-
-_installer = os.getpid()
 
 
 @contextmanager
@@ -78,5 +76,5 @@ def one_line(exc: BaseException) -> str:
     """A user-facing error as is; any other as its type and first line."""
     if isinstance(exc, CloudMLError):
         return str(exc)
-    text: Optional[str] = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}"[:300] if text else type(exc).__name__
