@@ -14,11 +14,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from cloudml.errors import CloudMLError
+from cloudml.training.stops import Interrupted, on_signals
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from cloudml.training.resume import write_failure
     from cloudml.training.run import run  # heavy imports (torch, Lightning) only once Hydra parsed the CLI
 
     hydra_cfg = HydraConfig.get()
@@ -27,9 +27,11 @@ def main(cfg: DictConfig) -> None:
         run(cfg, out_dir, model_name)
     except CloudMLError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr, flush=True)
-        write_failure(out_dir, cfg, exc, model_name)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             sys.exit(2)  # in a sweep the other jobs go on; the job is marked failed
+    except Interrupted as stop:  # a sweep stops as well: the user (or the scheduler) asked it to
+        print(f"train.py: {stop}: {out_dir} is marked interrupted; the same command resumes it", file=sys.stderr, flush=True)
+        sys.exit(stop.exit_code)
 
 
 def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().parent / "conf") -> str | None:
@@ -65,4 +67,9 @@ if __name__ == "__main__":
     if error := unknown_config_choice(sys.argv[1:]):
         print(f"train.py: error: {error}", file=sys.stderr)
         sys.exit(2)
-    main()
+    with on_signals():
+        try:
+            main()
+        except Interrupted as stop:  # outside a job: while Hydra composes, or between the jobs of a sweep
+            print(f"train.py: {stop}", file=sys.stderr)
+            sys.exit(stop.exit_code)

@@ -19,7 +19,8 @@ from omegaconf import OmegaConf
 from cloudml.data.schema import read_metadata
 from cloudml.data.splits import make_split
 from cloudml.errors import CloudMLError
-from cloudml.training.resume import JobDirRefused, job_state, write_failure
+from cloudml.training.guard import write_stop
+from cloudml.training.resume import JobDirRefused, job_state
 from conftest import REPO, run_cli, write_h5
 
 # Model overrides that keep the runs that do train to a few seconds.
@@ -177,7 +178,7 @@ def test_run_that_failed_on_a_bad_file_gives_way_to_the_fixed_run(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / ".hydra").mkdir(parents=True)
     assert job_state(run_dir, cfg("metres.h5")) == "new"
-    write_failure(run_dir, cfg("metres.h5"), CloudMLError("metres.h5: key 'target' ranges 200..1800, ..."))
+    write_stop(run_dir, cfg("metres.h5"), CloudMLError("metres.h5: key 'target' ranges 200..1800, ..."))
     assert job_state(run_dir, cfg("km.h5")) == "new"
     assert json.loads((run_dir / "identity.json").read_text())["data"]["path"] == "km.h5"
     (run_dir / "checkpoints").mkdir()

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -178,7 +179,12 @@ def test_checkpoint_that_is_not_a_checkpoint_is_refused_in_one_line(tmp_path, in
     assert len(lines) == 1 and lines[0].startswith(f"train.py: error: {ckpt}: not a loadable checkpoint ({reason}")
     assert lines[0].endswith("); delete it to restart this job from scratch")
     assert not marker.exists()  # loading is weights_only: the pickled object never ran
-    assert tree_bytes(run_dir) == before  # summary.json still says `running`: nothing was lost
+    after = tree_bytes(run_dir)
+    summary_before = json.loads(before.pop(Path("summary.json")))
+    summary_after = json.loads(after.pop(Path("summary.json")))
+    assert after == before  # the checkpoint and every other file untouched
+    # The summary said `running` (as a kill -9 left it); the job is now marked failed with the reason, its numbers kept.
+    assert summary_after == {**summary_before, "status": "failed", "error": lines[0].removeprefix("train.py: error: ")}
 
 
 # -- (e) a λ whose loss becomes non-finite --------------------------------------------------------

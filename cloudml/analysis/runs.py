@@ -20,6 +20,7 @@ from cloudml.analysis.factors import setting
 from cloudml.analysis.tradeoff import FIELDS as TRADEOFF_FIELDS
 from cloudml.errors import CloudMLError
 from cloudml.rundir import FINAL_KEYS, RunFileError, Verdicts
+from cloudml.rundir.lock import effective_status
 from cloudml.rundir.verdicts import finite, judges_spikes, stability, val_drift
 
 RUN_COLUMNS = ("path", "variance_lambda", "seed", "model", "status", "epochs_completed",
@@ -126,7 +127,7 @@ def load_run(run_dir: Path, sweep_root: Path, verdicts: Verdicts) -> dict:
     elif isinstance(cfg_seed, int) and cfg_seed != seed:
         raise RunFileError(f"summary.json says seed={seed} but .hydra/config.yaml says {cfg_seed}")
     final = summary.get("final") or {}
-    status = summary["status"]
+    status = effective_status(run_dir, summary["status"])  # `running` with its owner gone reads `interrupted`
     label, reason, drift = _verdicts(run_dir, summary, verdicts)
     split = (cfg.get("data") or {}).get("split") or {}
     return {

@@ -14,10 +14,12 @@ written and read back. It imports neither torch nor Lightning, so both sides can
     split.npz                 train_index, val_index (rows of the data file)
     normalization.json        statistics of the training split
     checkpoints/last.ckpt     enough to resume
+    .lock                     the live process that owns the job (cloudml.rundir.lock)
 """
 
 from cloudml.rundir.names import (
-    CHECKPOINT, DATA, FINAL_KEYS, FINISHED, HISTORY, HISTORY_COLUMNS, HYDRA_CONFIG, HYDRA_OVERRIDES, IDENTITY, NORMALIZATION,
+    CHECKPOINT, DATA, FINAL_KEYS, FINISHED, HISTORY, HISTORY_COLUMNS, HYDRA_CONFIG, HYDRA_OVERRIDES, IDENTITY, LOCK,
+    NORMALIZATION,
     PREDICTIONS, SPLIT, STABILITIES, STATUSES, SUMMARY,
 )  # fmt: skip
 from cloudml.rundir.files import (
@@ -36,13 +38,13 @@ from cloudml.rundir.files import (
     write_predictions,
     write_summary,
 )
-from cloudml.rundir.summary import RunMeta, build_summary
+from cloudml.rundir.summary import RunMeta, build_summary, stopped
 from cloudml.rundir.verdicts import Verdicts, is_collapsed, stability
 
 
 __all__ = [
-    "CHECKPOINT", "DATA", "FINAL_KEYS", "FINISHED", "HISTORY", "HISTORY_COLUMNS", "HYDRA_CONFIG", "HYDRA_OVERRIDES", "IDENTITY", "NORMALIZATION", "PREDICTIONS", "SPLIT", "STABILITIES", "STATUSES", "SUMMARY",
+    "CHECKPOINT", "DATA", "FINAL_KEYS", "FINISHED", "HISTORY", "HISTORY_COLUMNS", "HYDRA_CONFIG", "HYDRA_OVERRIDES", "IDENTITY", "LOCK", "NORMALIZATION", "PREDICTIONS", "SPLIT", "STABILITIES", "STATUSES", "SUMMARY",
     "RunFileError", "RunMeta", "Verdicts", "build_summary", "is_collapsed", "read_config", "read_data_info",
-    "read_history", "read_name_exclusions", "read_normalization", "read_overrides", "read_predictions", "read_split", "read_summary", "stability", "write_data_files",
+    "read_history", "read_name_exclusions", "read_normalization", "read_overrides", "read_predictions", "read_split", "read_summary", "stability", "stopped", "write_data_files",
     "write_history", "write_predictions", "write_summary",
 ]  # fmt: skip

@@ -24,7 +24,7 @@ from cloudml.rundir.names import (DATA, FINAL_KEYS, HISTORY, HISTORY_COLUMNS, HY
 from cloudml.rundir.verdicts import finite
 
 NUMBER_KEYS = ("epochs_completed", "epochs_planned", "avg_base_loss_last5", "avg_var_loss_last5",
-               "wall_time_s", "diverged_epoch")  # fmt: skip
+               "wall_time_s", "diverged_epoch", "interrupted_epoch")  # fmt: skip
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

@@ -11,6 +11,7 @@ DATA = "data.json"
 SPLIT = "split.npz"
 NORMALIZATION = "normalization.json"
 CHECKPOINT = "checkpoints/last.ckpt"
+LOCK = ".lock"  # the job's owner (cloudml.rundir.lock); its claim files `.lock|<host>|<pid>|<n>` lie beside it
 
 HISTORY_COLUMNS = [
     "epoch", "lr", "train_loss", "train_base_loss", "train_var_loss",

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from cloudml.rundir.names import FINAL_KEYS
+
+STOPPED = ("failed", "interrupted")  # the ends of a run that a re-run resumes (or starts again)
 from cloudml.rundir.verdicts import Verdicts, finite, is_collapsed, stability, val_drift
 
 
@@ -47,13 +49,14 @@ def _median(values: list) -> Optional[float]:
 def build_summary(status: str, meta: RunMeta, verdicts: Verdicts, history: list = (), *,
                   diverged_epoch: Optional[int] = None, wall_time_s: float = 0.0,
                   parameters: Optional[int] = None, error: Optional[str] = None) -> dict:  # fmt: skip
-    """The summary of a run from its history so far; `failed` with `error` when it never trained."""
+    """The summary of a run from its history so far; `failed` with `error` when it never trained
+    (see `stopped` for a run that stops early)."""
     history = list(history)
     finished = [r for r in history if finite(r.get("train_loss"))]
     last = history[-1] if history else {}
     final = {k: last.get(k) if finite(last.get(k)) else None for k in FINAL_KEYS}
-    if status == "failed" and not history:
-        label, reason = None, "the run failed before training"
+    if status in STOPPED and not history:
+        label, reason = None, f"the run {'failed' if status == 'failed' else 'was interrupted'} before training"
         collapsed = drift = None
     else:
         label, reason = stability(history, diverged_epoch, verdicts)
@@ -82,3 +85,18 @@ def build_summary(status: str, meta: RunMeta, verdicts: Verdicts, history: list 
     if error is not None:
         summary["error"] = error
     return summary
+
+
+def stopped(summary: dict, status: str, *, error: Optional[str] = None, interrupted_by: Optional[str] = None) -> dict:
+    """`summary` (of the run so far) marked as stopped early, its numbers kept: `failed` with the
+    one-line `error`, or `interrupted` with what stopped it (SIGINT, SIGTERM, exit) and the epoch it
+    was in (`interrupted_epoch` = epochs completed: a re-run starts that epoch again)."""
+    if status not in STOPPED:
+        raise ValueError(f"status {status!r} is not one of {', '.join(STOPPED)}")
+    out = {k: v for k, v in summary.items() if k not in ("error", "interrupted_by", "interrupted_epoch")}
+    out["status"] = status
+    if status == "failed":
+        out["error"] = error
+    else:
+        out["interrupted_by"], out["interrupted_epoch"] = interrupted_by, out.get("epochs_completed", 0)
+    return out

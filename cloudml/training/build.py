@@ -17,6 +17,8 @@ from cloudml.errors import CloudMLError
 from cloudml.models.build import build_model
 from cloudml.rundir import RunMeta, Verdicts
 from cloudml.training.callbacks import LastCheckpoint, ProcessSettings, RunRecorder, StepSpikes
+from cloudml.training.checkpoint_io import AtomicCheckpointIO
+from cloudml.training.guard import OwnerCheck
 from cloudml.training.module import CloudBaseRegressor
 
 # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates: library noise, not ours.
@@ -69,9 +71,9 @@ def build(cfg: DictConfig, out_dir: Optional[Path] = None, model_name: Optional[
         out_dir = Path(out_dir)
         rundir.write_data_files(out_dir, data.describe(), data.stats, data.split.train, data.split.val)
         meta = RunMeta.from_config(cfg, model_name)
-        callbacks += [RunRecorder(out_dir, meta, verdicts),
-                      LastCheckpoint(out_dir / rundir.CHECKPOINT)]  # fmt: skip
+        callbacks = [OwnerCheck(out_dir), *callbacks, RunRecorder(out_dir, meta, verdicts),
+                     LastCheckpoint(out_dir / rundir.CHECKPOINT)]  # fmt: skip
         checkpointing = {}  # LastCheckpoint is the run's checkpoint; without one Lightning would add its own
     trainer = instantiate_checked(cfg.trainer, callbacks=callbacks, logger=_each(cfg.get("logger")) or False,
-                                  **checkpointing)  # fmt: skip
+                                  plugins=[AtomicCheckpointIO()], **checkpointing)  # fmt: skip
     return Experiment(data, module, trainer)

@@ -126,8 +126,8 @@ class StepSpikes(L.Callback):
         return ratio
 
     def on_train_batch_end(self, trainer: L.Trainer, module, outputs, batch, batch_idx) -> None:
-        if not isinstance(outputs, dict):
-            return  # a step the NaN guard skipped
+        if not isinstance(outputs, dict) or "loss" not in outputs:
+            return  # a step the NaN guard skipped (Lightning 2.6 hands an empty dict for it)
         loss, base = float(outputs["loss"]), float(outputs["base_loss"])
         logged = {"train_loss_max": loss, "grad_norm_max": self.grad_norm,
                   "base_loss_spike": self._ratio("base_loss", base), "grad_norm_spike": self._ratio("grad_norm", self.grad_norm)}  # fmt: skip
@@ -137,8 +137,9 @@ class StepSpikes(L.Callback):
 
 
 class LastCheckpoint(Checkpoint):
-    """checkpoints/last.ckpt after every epoch, written to a temp file and renamed into place,
-    so a kill -9 mid-write leaves the previous checkpoint intact."""
+    """checkpoints/last.ckpt after every epoch. The trainer's AtomicCheckpointIO writes it to a temp
+    file of this process and renames it into place, so a kill -9 or a full disk mid-write leaves the
+    previous checkpoint intact."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -146,12 +147,7 @@ class LastCheckpoint(Checkpoint):
     def on_train_epoch_end(self, trainer: L.Trainer, module) -> None:
         if _diverged(trainer):
             return  # keep the last finite state
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        if trainer.is_global_zero:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp, weights_only=False)  # collective: every rank calls it, rank 0 writes
-        if trainer.is_global_zero:
-            tmp.replace(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # collective: every rank calls it, rank 0 writes
 
 
 class ProcessSettings(L.Callback):

@@ -20,9 +20,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from cloudml import rundir
-from cloudml.atomic import atomic_write, write_json
+from cloudml.atomic import write_bytes, write_json
 from cloudml.errors import CloudMLError
-from cloudml.rundir import RunMeta, Verdicts
 
 HYDRA_RECORD = ("config.yaml", "hydra.yaml", "overrides.yaml")
 # Settings that change where or how fast a job runs, not what it computes.
@@ -60,7 +59,12 @@ def _copy_record(src: Path, dst: Path) -> None:
         if (src / name).is_file():
             data = (src / name).read_bytes()
             if not (dst / name).is_file() or (dst / name).read_bytes() != data:
-                atomic_write(dst / name, lambda tmp: tmp.write_bytes(data))
+                write_bytes(dst / name, data)
+
+
+def restore_record(out_dir: Path) -> None:
+    """Put back the Hydra record of the launch that started the run (this launch rewrote it)."""
+    _copy_record(out_dir / ".hydra" / "kept", out_dir / ".hydra")
 
 
 def job_state(out_dir: Path, cfg: DictConfig) -> str:
@@ -98,29 +102,6 @@ def _status(out_dir: Path):
         return json.loads((out_dir / rundir.SUMMARY).read_text()).get("status")
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _plain(cfg: DictConfig) -> dict:
-    """The config as plain data, resolved where it can be (the failure may be in the config itself)."""
-    try:
-        return OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # noqa: BLE001 -- any interpolation error: keep the unresolved values
-        return OmegaConf.to_container(cfg, resolve=False)
-
-
-def write_failure(out_dir: Path, cfg: DictConfig, error: Exception, model_name: str | None = None) -> None:
-    """Mark the job `failed` in summary.json, unless that file records another outcome already."""
-    if isinstance(error, JobDirRefused):
-        return
-    if (out_dir / rundir.SUMMARY).exists() and _status(out_dir) != "failed":
-        return  # never overwrite the record of a finished, running or different run (or an unreadable one)
-    plain = _plain(cfg)
-    try:
-        verdicts = Verdicts.from_config(plain.get("verdicts"))
-    except CloudMLError:  # the failure may be this very setting
-        verdicts = Verdicts()
-    meta = RunMeta.from_config(plain, model_name)
-    rundir.write_summary(out_dir, rundir.build_summary("failed", meta, verdicts, error=str(error)))
 
 
 def checked_checkpoint(path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""One training job from a composed config: skip, resume or start it, then Trainer.fit."""
+"""One training job from a composed config: own it, skip, resume or start it, then Trainer.fit."""
 
 from __future__ import annotations
 
@@ -14,11 +14,18 @@ from cloudml.errors import CloudMLError
 from cloudml.models import count_parameters
 from cloudml.rundir import Verdicts
 from cloudml.training.build import build
+from cloudml.training.guard import guarded
 from cloudml.training.resume import checked_checkpoint, job_state
 
 
 def run(cfg: DictConfig, out_dir: Path, model_name: Optional[str] = None) -> str:
-    """Train (or skip, or resume) the job whose outputs live in `out_dir`; return its state."""
+    """Train (or skip, or resume) the job whose outputs live in `out_dir`; return its state
+    (`held`: another live process owns the job)."""
+    with guarded(cfg, out_dir, model_name) as held:
+        return "held" if held else _run_owned(cfg, out_dir, model_name)
+
+
+def _run_owned(cfg: DictConfig, out_dir: Path, model_name: Optional[str]) -> str:
     state = job_state(out_dir, cfg)
     if state == "finished":
         print(f"[cloudml] {out_dir}: already finished, skipped", flush=True)
