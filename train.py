@@ -18,6 +18,7 @@ from cloudml.errors import CloudMLError
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    from cloudml.training.console import end_line
     from cloudml.training.resume import write_failure
     from cloudml.training.run import run  # heavy imports (torch, Lightning) only once Hydra parsed the CLI
 
@@ -30,6 +31,7 @@ def main(cfg: DictConfig) -> None:
         write_failure(out_dir, cfg, exc, model_name)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             sys.exit(2)  # in a sweep the other jobs go on; the job is marked failed
+    print(end_line(out_dir), flush=True)
 
 
 def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().parent / "conf") -> str | None:
@@ -40,9 +42,9 @@ def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().pare
     for arg in argv:
         key, sep, value = arg.lstrip("+").partition("=")
         group = conf / key
-        if not sep or key.startswith("hydra") or not group.is_dir() or not re.fullmatch(r"[\w.-]+(,[\w.-]+)*", value):
+        if not sep or key.startswith("hydra") or not group.is_dir() or not re.fullmatch(r"\[?[\w.-]+(,[\w.-]+)*\]?", value):
             continue
-        for name in value.split(","):
+        for name in value.strip("[]").split(","):
             if name != "null" and not (group / f"{name}.yaml").is_file():
                 options = ", ".join(sorted(p.stem for p in group.glob("*.yaml")))
                 return f"{key}={name}: no such config in conf/{key}/ (expected one of {options})"
@@ -50,7 +52,10 @@ def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().pare
 
 
 if __name__ == "__main__":
-    if error := unknown_config_choice(sys.argv[1:]):
+    from cloudml.extras import missing_on_command_line
+
+    argv, conf = sys.argv[1:], Path(__file__).resolve().parent / "conf"
+    if error := unknown_config_choice(argv, conf) or missing_on_command_line(argv, conf):
         print(f"train.py: error: {error}", file=sys.stderr)
         sys.exit(2)
     main()
