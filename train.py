@@ -2,6 +2,9 @@
 
     python train.py                                        # Section 2 baseline, built-in data
     python train.py -m loss.variance_lambda=0,0.5,1,2,5,10  # the λ sweep
+    python train.py -m hparams_search=optuna 'loss.variance_lambda=interval(0,10)'  # a search (docs/tracking.md)
+
+Each job returns its objective (`objective` in conf/config.yaml), which is what a search sweeper reads.
 """
 
 import re
@@ -17,7 +20,8 @@ from cloudml.errors import CloudMLError
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig):
+    from cloudml.objective import job_objective
     from cloudml.training.console import end_line
     from cloudml.training.resume import write_failure
     from cloudml.training.run import run  # heavy imports (torch, Lightning) only once Hydra parsed the CLI
@@ -32,6 +36,7 @@ def main(cfg: DictConfig) -> None:
         if hydra_cfg.mode != RunMode.MULTIRUN:
             sys.exit(2)  # in a sweep the other jobs go on; the job is marked failed
     print(end_line(out_dir), flush=True)
+    return job_objective(cfg.get("objective", "val_r2"), out_dir)
 
 
 def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().parent / "conf") -> str | None:
@@ -53,9 +58,10 @@ def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().pare
 
 if __name__ == "__main__":
     from cloudml.extras import missing_on_command_line
+    from cloudml.objective import plugin_preset_trap
 
     argv, conf = sys.argv[1:], Path(__file__).resolve().parent / "conf"
-    if error := unknown_config_choice(argv, conf) or missing_on_command_line(argv, conf):
+    if error := unknown_config_choice(argv, conf) or missing_on_command_line(argv, conf) or plugin_preset_trap(argv):
         print(f"train.py: error: {error}", file=sys.stderr)
         sys.exit(2)
     main()

@@ -51,6 +51,8 @@ def without(modules: list, *argv: str) -> subprocess.CompletedProcess:
      "hydra/launcher=slurm_cpu needs hydra-submitit-launcher: pip install -e '.[cluster]'"),
     (["wandb"], ["logger=[csv,wandb]"], "logger=wandb needs wandb: pip install -e '.[trackers]'"),
     (["tensorboard", "tensorboardX"], ["logger=tensorboard"], "logger=tensorboard needs tensorboard: pip install -e '.[trackers]'"),
+    (["hydra_plugins.hydra_optuna_sweeper"], ["hparams_search=optuna_pareto"],
+     "hparams_search=optuna_pareto needs hydra-optuna-sweeper: pip install -e '.[search]'"),
 ])  # fmt: skip
 def test_a_choice_whose_package_is_missing_gets_one_line_naming_the_extra(modules, argv, line):
     result = without(modules, *argv)
