@@ -4,9 +4,11 @@
     objective: [val_r2, abs_log_variance_ratio]         # several: a list is returned (Pareto search)
 
 The value is the job's recorded final metric, so a skipped (already finished) job returns what it
-returned the first time. A job that did not complete (failed, diverged, interrupted) returns NaN
-for every objective: a sweeper counts it as a failed trial instead of learning from the numbers of
-a run that broke. Imports neither torch nor Lightning (a resolver uses it at config time).
+returned the first time. A job that did not complete (failed, diverged, interrupted) returns None:
+a sweeper counts it as a failed trial instead of learning from the numbers of a run that broke.
+Not NaN: Optuna 2.10 refuses a NaN value, and hydra-optuna-sweeper 1.3.0 then fails the trial a
+second time with the same value, which raises and ends the study. Imports neither torch nor
+Lightning (a resolver uses it at config time).
 """
 
 from __future__ import annotations
@@ -51,19 +53,20 @@ def directions(objective) -> list:
     return [OBJECTIVES[n][1] for n in names(objective)]
 
 
-def value(objective, summary: dict) -> Union[float, list]:
-    """The objective of a job from its summary: a float for one name, a list for several."""
+def value(objective, summary: dict) -> Union[float, list, None]:
+    """The objective of a job from its summary: a float for one name, a list for several; None
+    unless the job completed with every value finite."""
     listed = names(objective)
     final = (summary.get("final") or {}) if summary.get("status") == "completed" else {}
-    values = []
-    for name in listed:
-        x = OBJECTIVES[name][0](final)
-        values.append(float(x) if isinstance(x, (int, float)) and math.isfinite(x) else math.nan)
+    values = [OBJECTIVES[name][0](final) for name in listed]
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in values):
+        return None
+    values = [float(x) for x in values]
     return values[0] if isinstance(objective, str) else values
 
 
-def job_objective(objective, out_dir: Path) -> Union[float, list]:
-    """`value` for the job in `out_dir`; NaN when its summary.json is absent or cannot be trusted."""
+def job_objective(objective, out_dir: Path) -> Union[float, list, None]:
+    """`value` for the job in `out_dir`; None when its summary.json is absent or cannot be trusted."""
     from cloudml import rundir  # numpy and yaml only when a job ends, not when conf/ resolves
 
     try:

@@ -17,14 +17,15 @@ def test_one_name_gives_a_float_and_a_list_gives_a_list():
 
 
 @pytest.mark.parametrize("status", ["diverged", "failed", "interrupted", "running"])
-def test_a_job_that_did_not_complete_returns_nan_so_a_sweeper_counts_a_failed_trial(status):
+def test_a_job_that_did_not_complete_returns_none_so_a_sweeper_counts_a_failed_trial(status):
     summary = {**COMPLETED, "status": status}
-    assert math.isnan(objective.value("val_r2", summary))
-    assert all(math.isnan(v) for v in objective.value(["val_r2", "abs_log_variance_ratio"], summary))
+    assert objective.value("val_r2", summary) is None
+    assert objective.value(["val_r2", "abs_log_variance_ratio"], summary) is None
 
 
-def test_a_job_without_a_summary_returns_nan(tmp_path):
-    assert math.isnan(objective.job_objective("val_r2", tmp_path))
+def test_a_job_without_a_summary_or_with_a_missing_value_returns_none(tmp_path):
+    assert objective.job_objective("val_r2", tmp_path) is None
+    assert objective.value(["val_r2", "val_mae"], {"status": "completed", "final": {"val_r2": 0.4}}) is None
 
 
 def test_directions_follow_the_objective():

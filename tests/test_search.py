@@ -68,3 +68,15 @@ def test_the_optuna_plugins_own_preset_is_refused_without_a_direction(cli_env):
     result = run_cli("train.py", "-m", "hydra/sweeper=optuna", "loss.variance_lambda=interval(0,10)", env=cli_env)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("train.py: error: hydra/sweeper=optuna minimizes by default") and result.stderr.count("\n") == 1
+
+
+def test_a_failed_trial_returns_none_and_the_study_goes_on(tmp_path, cli_env):
+    sweep_dir = tmp_path / "sweep"
+    tiny = [o for o in TINY_RUN if not o.startswith("data.batch_size=")]  # a fixed value would win over the choice
+    result = run_cli("train.py", "-m", "hparams_search=optuna", "loss.variance_lambda=1", "data.batch_size=choice(16,1000)",
+                     "hydra.sweeper.n_trials=2", *tiny, f"hydra.sweep.dir={sweep_dir}", env=cli_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    statuses = sorted(json.loads(p.read_text())["status"] for p in sweep_dir.glob("*/summary.json"))
+    assert statuses == ["completed", "failed"]  # seed 0 draws both batch sizes; 1000 exceeds the training split
+    assert "Failed experiment: Return value must be float-castable. Got 'None'." in result.stdout + result.stderr
+    assert OmegaConf.load(sweep_dir / "optimization_results.yaml").best_params["data.batch_size"] == 16
