@@ -51,9 +51,21 @@ def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().pare
             continue
         for name in value.strip("[]").split(","):
             if name != "null" and not (group / f"{name}.yaml").is_file():
-                options = ", ".join(sorted(p.stem for p in group.glob("*.yaml")))
-                return f"{key}={name}: no such config in conf/{key}/ (expected one of {options})"
+                return _no_such_config(conf, key, name)
+        if key == "experiment" and (group / f"{value}.yaml").is_file():
+            for used_group, used in re.findall(r"^\s*-\s*override\s+/(\w+):\s*([\w.-]+)", (group / f"{value}.yaml").read_text(), re.M):
+                if not (conf / used_group / f"{used}.yaml").is_file():
+                    return f"+experiment={value} uses {_no_such_config(conf, used_group, used)}"
     return None
+
+
+GENERATED = {("loss", "selected"): "python analyze.py writes it from a Section 2 sweep: run that first"}
+
+
+def _no_such_config(conf: Path, group: str, name: str) -> str:
+    options = ", ".join(sorted(p.stem for p in (conf / group).glob("*.yaml")))
+    hint = GENERATED.get((group, name))
+    return f"{group}={name}: no such config in conf/{group}/ ({hint + '; ' if hint else ''}expected one of {options})"
 
 
 if __name__ == "__main__":

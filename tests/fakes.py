@@ -64,17 +64,22 @@ def write_run(sweep_dir: Path, variance_lambda: float, seed: int = 0, *, target:
               data_path: str | Path = "/nonexistent/data.h5", status: str = "completed",
               diverged_epoch: int | None = None, epochs: int = 15, base_loss: float = 0.1,
               var_loss: float = 0.01, oracle_r2=None, flight: np.ndarray | None = None,
+              model: str = "transformer", fold: int | None = None, overrides: dict | None = None,
               **summary_overrides) -> Path:
     """A job directory with summary.json (built by the run directory's own ``build_summary``),
     history.csv, predictions.npz, data.json, split.npz and .hydra/{config,overrides}.yaml.
     ``summary_overrides`` replace summary keys (e.g. ``stability="unstable"``); ``flight`` (per
-    validation sample) goes into predictions.npz."""
-    run = Path(sweep_dir) / f"loss.variance_lambda={variance_lambda:g},seed={seed}"
+    validation sample) goes into predictions.npz; ``fold`` makes it a leave-one-flight-out fold
+    (data.split.kind=cv); ``overrides`` are the command-line settings (default: λ only)."""
+    settings = dict(overrides if overrides is not None else {"loss.variance_lambda": f"{variance_lambda:g}"})
+    if fold is not None:
+        settings.update({"data.split.kind": "cv", "data.split.fold": str(fold)})
+    run = Path(sweep_dir) / ",".join([*(f"{k}={v}" for k, v in sorted(settings.items())), f"seed={seed}"])
     (run / ".hydra").mkdir(parents=True, exist_ok=True)
     final = (regression_scores(pred, target) if pred is not None
              else dict.fromkeys(("val_r2", "val_variance_ratio", "val_mae", "val_rmse")))
     history = fake_history(final, diverged_epoch or epochs, base_loss, var_loss)
-    meta = RunMeta(variance_lambda, seed, "transformer", epochs)
+    meta = RunMeta(variance_lambda, seed, model, epochs)
     summary = rundir.build_summary(status, meta, Verdicts(), history, diverged_epoch=diverged_epoch, wall_time_s=1.0)
     rundir.write_summary(run, {**summary, **summary_overrides})
     rundir.write_history(run, history, columns=list(history[0]) if history else rundir.HISTORY_COLUMNS)
@@ -82,9 +87,11 @@ def write_run(sweep_dir: Path, variance_lambda: float, seed: int = 0, *, target:
         rundir.write_predictions(run, np.asarray(pred, float), np.asarray(target, float), val_index, flight)
     info = {"path": str(data_path), "keys": {"images": "images", "scalars": "scalars", "target": "target",
                                              "flight": "flight", "time": "time"},
-            "split": "flight", "n_train": len(train_index), "n_val": len(val_index), "oracle_r2": oracle_r2}  # fmt: skip
+            "split": "cv" if fold is not None else "flight", "n_train": len(train_index), "n_val": len(val_index),
+            "oracle_r2": oracle_r2}  # fmt: skip
     rundir.write_data_files(run, info, {}, np.asarray(train_index, np.int64), np.asarray(val_index, np.int64))
+    split = f"data:\n  split:\n    kind: cv\n    fold: {fold}\n" if fold is not None else ""
     write_text(run / ".hydra" / "config.yaml",
-               f"seed: {seed}\nloss:\n  variance_lambda: {float(variance_lambda)!r}\n  denominator: dataset\n")
-    write_text(run / ".hydra" / "overrides.yaml", f"- loss.variance_lambda={variance_lambda:g}\n- seed={seed}\n")
+               f"seed: {seed}\nloss:\n  variance_lambda: {float(variance_lambda)!r}\n  denominator: dataset\n{split}")
+    write_text(run / ".hydra" / "overrides.yaml", "".join(f"- {k}={v}\n" for k, v in [*settings.items(), ("seed", seed)]))
     return run

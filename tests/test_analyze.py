@@ -51,7 +51,8 @@ def add_diverged(sweep: Path, lam: float, epoch: int, seed: int = 0, **kw) -> Pa
 
 def per_lambda(sweep: Path) -> pd.DataFrame:
     loaded = load_sweep(sweep)
-    return summarise_levels(loaded.runs, "variance_lambda", LAMBDAS, run_evidence(loaded, read_all_predictions(loaded)))
+    levels = sorted(set(LAMBDAS) | set(loaded.runs["variance_lambda"]))
+    return summarise_levels(loaded.runs, "variance_lambda", levels, LAMBDAS, run_evidence(loaded, read_all_predictions(loaded)))
 
 
 def compared(sweep: Path) -> dict:
@@ -287,5 +288,5 @@ def test_run_without_summary_counts_as_running_and_hand_edited_one_is_broken(tmp
     assert sweep.broken == [{"path": edited.name, "reason": "summary.json says variance_lambda=0.5 "
                                                             "but .hydra/config.yaml says 2"}]
     assert capsys.readouterr().err.count("\n") == 1
-    display = table2.table2_display(summarise_levels(sweep.runs, "variance_lambda", LAMBDAS, {})).set_index("λ")
+    display = table2.table2_display(summarise_levels(sweep.runs, "variance_lambda", LAMBDAS, LAMBDAS, {})).set_index("λ")
     assert display.loc["1", "Final R²"] == "[running]" and display.loc["2", "Stability"] == "[pending]"

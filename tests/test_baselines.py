@@ -52,7 +52,7 @@ def test_features_accept_channel_axis_and_read_in_small_chunks(tmp_path):
     X_big, y_big, _, _ = read_features(spec.data_path, spec.keys, rows, memory_budget_mb=64)
     np.testing.assert_array_equal(X_small, X_big)
     assert X_small.shape == (N, 5 * 2 - 1 + 2) and len(names) == X_small.shape[1]
-    assert bl.compute_baselines(spec)["ridge"]["val_r2"] > 0.98
+    assert bl.baselines_for(spec)["ridge"]["val_r2"] > 0.98
 
 
 def test_missing_data_file_is_reported_not_raised(tmp_path):
@@ -67,7 +67,7 @@ def test_results_are_cached_per_file_and_split(tmp_path, monkeypatch):
     spec = bl.SplitSpec.of_run(make_run(tmp_path, RNG.random(N), images))
     cache = tmp_path / "cache.json"
     first = bl.baselines_for(spec, cache)
-    monkeypatch.setattr(bl, "compute_baselines", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(bl, "compute_predictions", lambda *a, **k: pytest.fail("recomputed"))
     assert bl.baselines_for(spec, cache) == json.loads(json.dumps(first))
     other = bl.SplitSpec(spec.data_path, spec.keys, spec.split, spec.train_index[1:], spec.val_index, None)
     with pytest.raises(pytest.fail.Exception, match="recomputed"):

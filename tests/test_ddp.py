@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from cloudml.training.build import build
 from conftest import TINY_RUN, run_cli
 
 
@@ -26,13 +26,9 @@ def test_ddp_metrics_and_predictions_equal_a_single_process_evaluation(tmp_path,
     # Re-evaluate the final weights in this single process on the same validation set.
     cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
     cfg.data.cache_dir = cli_env["CLOUDML_CACHE"]
-    data = instantiate(cfg.data)
-    data.setup()
-    T, C, H, W = data.frame_shape
-    model = instantiate(cfg.model, in_channels=C, frames=T, image_size=(H, W), n_scalars=data.n_scalars)
-    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    model.load_state_dict({k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")})
-    model.eval()
+    data, module, _ = build(cfg)  # as train.py builds it, without run files
+    module.load_state_dict(torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"])
+    model = module.model.eval()
     batch = data.val_set.__getitems__(list(range(len(data.val_set))))
     with torch.no_grad():
         pred_km = data.normalizer.target_to_km(model(batch["images"], batch["scalars"]).double().numpy())

@@ -1,19 +1,28 @@
-"""Every architecture of conf/model composes, runs, trains one step, and differs from the others."""
+"""Every architecture of conf/model is built from its parts, runs, trains, differs from the
+others, refuses settings it has no use for, and caps the tokens attention sees at any frame size."""
 
 import pytest
 import torch
 from hydra import compose, initialize
-from hydra.utils import instantiate
+from hydra.errors import ConfigCompositionException, InstantiationException
+from omegaconf import OmegaConf
 
-from cloudml.models import count_parameters
+from cloudml.models import SpaceTokens, capped_grid, count_parameters
+from cloudml.models.build import build_model
 
-MODELS = ["cnn", "cnn_spatial", "cnn_spatial_temporal", "cnn_spatial_multiscale", "transformer"]
+# Exact trainable parameters at 3 x 1 x 32 x 32 frames and 2 scalars (what Table 2's runs train).
+PARAMETERS = {"cnn": 25_473, "cnn_spatial": 42_433, "cnn_spatial_temporal": 55_137,
+              "cnn_spatial_multiscale": 55_233, "transformer": 55_137}  # fmt: skip
+MODELS = list(PARAMETERS)
 
 
-def build(name: str) -> torch.nn.Module:
+def model_node(name: str, *overrides: str):
     with initialize(config_path="../conf", version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={name}"])
-    return instantiate(cfg.model, in_channels=1, frames=3, image_size=(32, 32), n_scalars=2)
+        return compose("config", overrides=[f"model={name}", *overrides]).model
+
+
+def build(name: str, *overrides: str, frame_shape=(3, 1, 32, 32), n_scalars=2) -> torch.nn.Module:
+    return build_model(model_node(name, *overrides), frame_shape=frame_shape, n_scalars=n_scalars)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -28,10 +37,76 @@ def test_model_maps_frames_and_scalars_to_one_height_per_sample(name):
     assert not torch.allclose(model(images, scalars + 1.0), out)  # scalars condition the features (FiLM)
 
 
-def test_ablations_are_distinct_architectures():
+def test_each_architecture_has_its_exact_parameter_count_and_its_own_structure():
     models = {name: build(name) for name in MODELS}
-    parts = {name: frozenset(n for n, _ in m.named_children()) for name, m in models.items()}
-    assert len(set(parts.values())) == len(MODELS), parts
-    counts = {name: count_parameters(m) for name, m in models.items()}
-    assert counts["cnn"] < counts["cnn_spatial"] < counts["cnn_spatial_temporal"]
-    assert max(counts.values()) < 200_000  # the default sweep must fit a CPU
+    assert {name: count_parameters(m) for name, m in models.items()} == PARAMETERS
+    structure = {name: tuple((path, type(m).__name__) for path, m in model.named_modules()) for name, model in models.items()}
+    assert len(set(structure.values())) == len(MODELS)  # same counts (temporal, transformer) yet different models
+    assert type(models["transformer"].space).__name__ == "Unchanged"  # every token reaches the joint transformer
+    assert type(models["cnn_spatial_multiscale"].windows).__name__ == "MultiScaleTokens"
+
+
+def test_the_same_seed_gives_the_same_weights_whatever_the_order_of_the_config_keys():
+    node = model_node("cnn_spatial_multiscale")
+    shuffled = OmegaConf.create({key: node[key] for key in reversed(list(node.keys()))})
+    weights = []
+    for n in (node, shuffled):
+        torch.manual_seed(0)
+        weights.append(torch.cat([p.detach().flatten() for p in build_model(n, (3, 1, 32, 32), 2).parameters()]))
+    assert torch.equal(*weights)
+
+
+def test_without_scalars_there_is_no_film():
+    model = build("cnn", n_scalars=0)
+    assert model.film is None and count_parameters(model) == PARAMETERS["cnn"] - (2 * 64 + 64)
+    assert model(torch.randn(2, 3, 1, 32, 32), torch.empty(2, 0)).shape == (2,)
+
+
+@pytest.mark.parametrize("overrides, error", [
+    (["model=cnn", "model.layers=1"], ConfigCompositionException),  # cnn has no attention: no layers to set
+    (["model=cnn_spatial", "model.layers=2"], ConfigCompositionException),  # nor attention across frames
+    (["model=transformer", "+model.space.layers=1"], InstantiationException),  # no per-frame stage to deepen
+    (["model=transformer", "+model.time.mixer.window=3"], InstantiationException),
+])  # fmt: skip
+def test_a_setting_an_architecture_has_no_use_for_is_an_error(overrides, error):
+    with pytest.raises(error):
+        build(overrides[0].split("=")[1], *overrides[1:])
+
+
+def test_a_part_the_model_does_not_have_is_an_error():
+    node = model_node("cnn", "+model.extra._target_=cloudml.models.MeanPool")
+    with pytest.raises(TypeError, match="extra not a part of CloudBaseNet"):
+        build_model(node, (3, 1, 32, 32), 2)
+
+
+@pytest.mark.parametrize("size, cap, grid", [
+    ((4, 4), 64, (4, 4)),  # under the cap: unchanged (today's 32 x 32 frames)
+    ((14, 20), 64, (6, 10)),  # 110 x 160 frames
+    ((55, 80), 64, (6, 10)),  # 440 x 640 frames
+    ((16, 16), 64, (8, 8)),
+    ((1, 10_000), 64, (1, 64)),
+    ((10_000, 1), 64, (64, 1)),
+    ((3, 2), 1, (1, 1)),
+])  # fmt: skip
+def test_the_token_grid_keeps_the_aspect_ratio_under_the_cap(size, cap, grid):
+    assert capped_grid(size, cap) == grid
+
+
+def test_tokens_over_the_cap_are_block_means_of_the_feature_map():
+    tokens = SpaceTokens((8, 12), dim=2, max_tokens=24)  # 8 x 12 -> 4 x 6: 2 x 2 blocks
+    fmap = torch.randn(3, 2, 8, 12)
+    blocks = fmap.reshape(3, 2, 4, 2, 6, 2).mean((3, 5)).flatten(2).transpose(1, 2)  # (3, 24, 2)
+    assert torch.allclose(tokens(fmap) - tokens.pos_space, blocks, atol=1e-6)
+    under = SpaceTokens((8, 12), dim=2, max_tokens=96)
+    assert torch.equal(under(fmap), fmap.flatten(2).transpose(1, 2) + under.pos_space)  # no pooling under the cap
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_real_frame_sizes_give_a_bounded_model(name):
+    real = build(name, frame_shape=(3, 1, 110, 160))  # 14 x 20 feature map: pooled to 6 x 10
+    full = build(name, frame_shape=(3, 1, 440, 640))  # 55 x 80 feature map: pooled to 6 x 10
+    assert real.tokens.grid == full.tokens.grid == (6, 10)
+    assert count_parameters(real) == count_parameters(full) == PARAMETERS[name] + (60 - 16) * 32
+    odd = build(name, frame_shape=(2, 1, 37, 53))  # non-square, not divisible by 8: 5 x 7 tokens
+    assert odd.tokens.grid == (5, 7) and odd(torch.randn(2, 2, 1, 37, 53), torch.randn(2, 2)).shape == (2,)
+    assert real(torch.randn(1, 3, 1, 110, 160), torch.randn(1, 2)).shape == (1,)

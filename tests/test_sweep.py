@@ -73,7 +73,9 @@ def test_loss_selected_composes_the_lambda_analyze_wrote(tmp_path, cli_env):
 
 
 def test_experiment_configs_reproduce_the_program_sections(cli_env):
+    transformer = OmegaConf.create(run_cli("train.py", "model=transformer", "--cfg", "job", env=cli_env).stdout).model
+    assert transformer.space._target_ == "cloudml.models.Unchanged"  # every token goes on to the joint transformer
     for name, lam in (("section2_baseline", 0.0), ("section2_lambda_0.5", 0.5), ("section2_lambda_10", 10)):
         result = run_cli("train.py", f"+experiment={name}", "--cfg", "job", env=cli_env)
         cfg = OmegaConf.create(result.stdout)
-        assert cfg.loss.variance_lambda == lam and cfg.trainer.max_epochs == 15 and cfg.model.temporal == "joint"
+        assert cfg.loss.variance_lambda == lam and cfg.trainer.max_epochs == 15 and cfg.model == transformer

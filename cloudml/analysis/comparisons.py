@@ -25,11 +25,17 @@ def _outcome(ci) -> str | None:
     return "beats" if lo > 0 else ("worse" if hi < 0 else "within noise")
 
 
+def _by_seed(runs: pd.DataFrame) -> pd.DataFrame:
+    """A level's runs indexed by seed; of two runs with one seed (one configuration run twice
+    under different directory names) the first is kept, so pairs stay one to one."""
+    runs = runs.set_index("seed")
+    return runs[~runs.index.duplicated()]
+
+
 def compare(runs: pd.DataFrame, factor: str, level, reference, evidence: dict) -> dict:
     """ΔR² = R²(level) − R²(reference) over the seeds both completed, with its interval."""
     done = runs[runs["status"] == "completed"]
-    mine = done[done[factor] == level].set_index("seed")
-    ref = done[done[factor] == reference].set_index("seed")
+    mine, ref = (_by_seed(done[done[factor] == lv]) for lv in (level, reference))
     seeds = sorted(set(mine.index.dropna()) & set(ref.index.dropna()))
     out = {factor: level, "reference": reference, "n_pairs": len(seeds), "seeds": [int(s) for s in seeds],
            "delta_r2": None, "ci": [None, None], "method": None, "outcome": None}  # fmt: skip

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cloudml.analysis.flightstats import FlightSums, percentile_interval, replicates, statistics
+from cloudml.analysis.flightstats import FlightSums, percentile_interval, replicates
 
 VERDICT_RULE = ("calibration slope b = cov(p, y)/var(p) with a flight-bootstrap 95 % interval; calibrated if the "
                 "interval holds 1 (the spread is what the signal supports), under-dispersed if it lies above 1 (a "
@@ -51,7 +51,7 @@ def _train_ratio(var_pred: list, train_variances: list | None):
 def diagnose(runs: list[FlightSums], train_variances: list | None = None, seed: int = 0) -> dict:
     """The diagnosis of one run, or of several seeds (point values are seed means; the interval
     of b resamples the same flights for every seed). `train_variances`: var(y_train) per run (km²)."""
-    point = [{k: float(v[0]) for k, v in statistics(r.sums).items()} for r in runs]
+    point = [r.point() for r in runs]
     mean = {k: float(np.mean([p[k] for p in point])) for k in point[0]}
     rho, v, bias = mean["rho"], mean["variance_ratio"], mean["bias"]
     slope_ci = percentile_interval(replicates(runs, lambda st: _mean(st, "calibration_slope"), seed=seed))

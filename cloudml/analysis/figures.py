@@ -51,9 +51,14 @@ def lambda_colors(lams) -> dict[float, tuple]:
     return {lam: cmap(i if len(lams) <= 10 else i / max(1, len(lams) - 1)) for i, lam in enumerate(lams)}
 
 
-def _lambda_label(lam: float, colors: dict) -> str | None:
-    """Legend label for a λ, or None when there are too many λ values for a legend."""
-    return f"λ = {lam:g}" if len(colors) <= LEGEND_MAX else None
+def level_text(level, name: str = "λ") -> str:
+    """'λ = 0.5' for a number, the level itself (e.g. a model name) otherwise."""
+    return f"{name} = {level:g}" if isinstance(level, (int, float)) else str(level)
+
+
+def _lambda_label(lam, colors: dict, name: str = "λ") -> str | None:
+    """Legend label for a level, or None when there are too many levels for a legend."""
+    return level_text(lam, name) if len(colors) <= LEGEND_MAX else None
 
 
 def _colorbar(fig, ax, colors: dict) -> None:
@@ -104,18 +109,18 @@ def distributions(panels: list[dict], path, max_panels: int = 16) -> None:
     _save(fig, path)
 
 
-def training_curves(histories: pd.DataFrame, path) -> None:
-    """Validation R² and variance ratio per epoch: one line per λ (mean over seeds,
-    shaded min–max where several seeds)."""
+def training_curves(histories: pd.DataFrame, path, column: str = "variance_lambda", name: str = "λ") -> None:
+    """Validation R² and variance ratio per epoch: one line per level of `column` (mean over
+    seeds and folds, shaded min–max where there are several)."""
     plt = _pyplot()
     fig, (ax_r2, ax_v) = plt.subplots(1, 2, figsize=(11, 4))
-    colors = lambda_colors(histories["variance_lambda"]) if len(histories) else {}
+    colors = lambda_colors(histories[column]) if len(histories) else {}
     data = histories.assign(val_variance_ratio_pct=100 * histories["val_variance_ratio"])
     for ax, col in ((ax_r2, "val_r2"), (ax_v, "val_variance_ratio_pct")):
-        stats = data.groupby(["variance_lambda", "epoch"])[col].agg(["mean", "min", "max", "count"])
-        for lam, s in stats.groupby(level="variance_lambda"):
+        stats = data.groupby([column, "epoch"])[col].agg(["mean", "min", "max", "count"])
+        for lam, s in stats.groupby(level=column):
             epochs = s.index.get_level_values("epoch")
-            ax.plot(epochs, s["mean"], color=colors[lam], marker=".", label=_lambda_label(lam, colors))
+            ax.plot(epochs, s["mean"], color=colors[lam], marker=".", label=_lambda_label(lam, colors, name))
             if s["count"].max() > 1:
                 ax.fill_between(epochs, s["min"], s["max"], color=colors[lam], alpha=0.15, lw=0)
         ax.set_xlabel("epoch")
@@ -132,8 +137,8 @@ def training_curves(histories: pd.DataFrame, path) -> None:
             ax_v.legend(fontsize=8)
     else:
         ax_r2.text(0.5, 0.5, "no history.csv found", ha="center", transform=ax_r2.transAxes)
-    several = len(histories) and histories.groupby("variance_lambda")["seed"].nunique().max() > 1
-    fig.suptitle("Training curves (validation set)" + ("; line: mean over seeds, band: min–max" if several else ""))
+    several = len(histories) and histories.groupby(column).size().max() > histories["epoch"].nunique()
+    fig.suptitle("Training curves (validation set)" + ("; line: mean over seeds and folds, band: min–max" if several else ""))
     fig.tight_layout()
     _save(fig, path)
 
@@ -168,5 +173,37 @@ def tradeoff(runs: pd.DataFrame, reference: dict | None, path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _colorbar(fig, ax, colors)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def levels_figure(per_level: pd.DataFrame, column: str, baselines: dict, path, title: str) -> None:
+    """R² per level with its interval (and the within-flight R²), beside the ridge baseline and
+    the Bayes reference on the same validation samples."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(per_level)), 4.5))
+    x = np.arange(len(per_level))
+    for i, s in enumerate(per_level.to_dict("records")):
+        if s["n_seeds"] == 0:
+            ax.text(i, 0.02, f"[{s['status']}]", ha="center", fontsize=8, rotation=90, va="bottom")
+            continue
+        lo, hi = s["val_r2_ci"] if s["val_r2_ci"] and s["val_r2_ci"][0] is not None else (s["val_r2"], s["val_r2"])
+        ax.errorbar([i], [s["val_r2"]], yerr=[[s["val_r2"] - lo], [hi - s["val_r2"]]], fmt="o", color="tab:blue",
+                    capsize=4, label="R² [interval]" if i == 0 else None)
+        if s["diagnosis"]:
+            ax.scatter([i], [s["diagnosis"]["r2_within_flight"]], marker="s", facecolors="none", edgecolors="tab:orange",
+                       label="within-flight R²" if i == 0 else None)
+    for key, style, text in (("ridge", "--", "ridge baseline"), ("oracle", ":", "Bayes reference")):
+        if baselines.get(key):
+            ax.axhline(baselines[key]["val_r2"], color="0.35", ls=style, lw=1, label=f"{text} R² {baselines[key]['val_r2']:.3f}")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xticks(x, [level_text(v, column) if isinstance(v, (int, float)) else str(v) for v in per_level[column]],
+                  rotation=20, ha="right")
+    values = [v for v in per_level["val_r2"] if np.isfinite(v)]
+    _r2_axis(ax, values)
+    ax.set_ylabel("validation R²")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     _save(fig, path)

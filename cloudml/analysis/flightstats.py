@@ -20,6 +20,11 @@ SAMPLE_BOOTSTRAP_METHOD = (f"sample bootstrap (no flight ids, or a single flight
                            f"replacement, B = {N_BOOTSTRAP}; autocorrelated samples make it too narrow)")  # fmt: skip
 
 
+def _sums(ids: np.ndarray, columns: tuple) -> tuple:
+    units, inverse = np.unique(ids, return_inverse=True)
+    return units, np.stack([np.bincount(inverse, weights=c, minlength=len(units)) for c in columns], axis=1)
+
+
 @dataclass(frozen=True)
 class FlightSums:
     """Per-unit sufficient statistics (units: flights, or samples when flights are unknown).
@@ -31,18 +36,22 @@ class FlightSums:
     units: np.ndarray
     sums: np.ndarray
     by_flight: bool
+    flight_sums: np.ndarray  # per flight (one row when flights are unknown): the point statistics' units
 
     @classmethod
     def of(cls, pred, target, flight=None, shift: float | None = None) -> "FlightSums":
         p, y = np.asarray(pred, float).ravel(), np.asarray(target, float).ravel()
         c = float(np.mean(y)) if shift is None else shift
         p, y = p - c, y - c
-        by_flight = flight is not None and len(np.unique(flight)) >= 2
-        ids = np.asarray(flight).ravel() if by_flight else np.arange(len(y))
-        units, inverse = np.unique(ids, return_inverse=True)
         columns = (np.ones_like(y), p, y, p * p, y * y, p * y)
-        sums = np.stack([np.bincount(inverse, weights=c_, minlength=len(units)) for c_ in columns], axis=1)
-        return cls(units, sums, by_flight)
+        flights = np.asarray(flight).ravel() if flight is not None else np.zeros(len(y), int)
+        by_flight = flight is not None and len(np.unique(flights)) >= 2
+        units, sums = _sums(flights if by_flight else np.arange(len(y)), columns)
+        return cls(units, sums, by_flight, _sums(flights, columns)[1])
+
+    def point(self) -> dict:
+        """The statistics over the whole set (within-flight ones over its flights)."""
+        return {k: float(v[0]) for k, v in statistics(self.flight_sums).items()}
 
     @property
     def method(self) -> str:
@@ -87,7 +96,9 @@ def bootstrap_weights(n_units: int, n: int = N_BOOTSTRAP, seed: int = 0, chunk_c
     rng = np.random.default_rng(seed)
     step = max(1, chunk_cells // max(1, n_units))
     for start in range(0, n, step):
-        yield rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=min(step, n - start)).astype(float)
+        rows = min(step, n - start)
+        drawn = rng.integers(0, n_units, size=(rows, n_units)) + n_units * np.arange(rows)[:, None]  # row r: its draws
+        yield np.bincount(drawn.ravel(), minlength=rows * n_units).reshape(rows, n_units).astype(float)
 
 
 def replicates(runs: list, combine, n: int = N_BOOTSTRAP, seed: int = 0) -> np.ndarray:

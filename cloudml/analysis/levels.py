@@ -65,6 +65,14 @@ def uncertainty(done: pd.DataFrame, runs: list[RunEvidence], key: str = "r2") ->
     return {"ci": (None, None), "se": None, "method": None}
 
 
+def _coverage(done: pd.DataFrame) -> str | None:
+    """'15 of 16 flights': what the pooled leave-one-flight-out numbers cover (the least of its seeds), else None."""
+    if "folds_total" not in done or done["folds_total"].isna().all():
+        return None
+    least = done.loc[done["folds_completed"].idxmin()] if len(done) else None
+    return None if least is None else f"{int(least['folds_completed'])} of {int(least['folds_total'])} flights"
+
+
 def summarise_level(factor: str, level, group: pd.DataFrame, in_program: bool, evidence: dict) -> dict:
     """Numbers for one level: means over completed runs, uncertainty, status, stability, diagnosis."""
     done = group[group["status"] == "completed"]
@@ -74,9 +82,14 @@ def summarise_level(factor: str, level, group: pd.DataFrame, in_program: bool, e
     diagnosis = None
     if runs and len(runs) == len(done):
         diagnosis = diagnose([r.sums for r in runs], [r.train_variance for r in runs])
+    params = done["parameters"].dropna() if "parameters" in done else pd.Series(dtype=float)
+    epoch_s = done["seconds_per_epoch"].dropna() if "seconds_per_epoch" in done else pd.Series(dtype=float)
     return {
         factor: level,
         "in_program": in_program,
+        "parameters": int(params.median()) if len(params) else None,
+        "seconds_per_epoch": float(epoch_s.median()) if len(epoch_s) else None,
+        "flights_covered": _coverage(done),
         "n_runs": len(group),
         "n_seeds": len(done),
         "seeds": sorted(int(s) for s in done["seed"].dropna()),
@@ -94,10 +107,8 @@ def summarise_level(factor: str, level, group: pd.DataFrame, in_program: bool, e
     }  # fmt: skip
 
 
-def summarise_levels(runs: pd.DataFrame, factor: str, program_levels, evidence: dict) -> pd.DataFrame:
-    """One row per level of the program and per extra level found in `runs`, in sorted order."""
-    program = {float(x) for x in program_levels}
+def summarise_levels(runs: pd.DataFrame, factor: str, levels: list, program, evidence: dict) -> pd.DataFrame:
+    """One row per level in `levels` (the program's ones included, missing ones `[pending]`)."""
     groups = dict(tuple(runs.groupby(factor))) if len(runs) else {}
     empty = runs.iloc[0:0]
-    return pd.DataFrame([summarise_level(factor, lv, groups.get(lv, empty), lv in program, evidence)
-                         for lv in sorted(program | set(groups))])  # fmt: skip
+    return pd.DataFrame([summarise_level(factor, lv, groups.get(lv, empty), lv in set(program), evidence) for lv in levels])

@@ -1,5 +1,5 @@
-"""Writing an analysis: Table 2 (CSV, text, Markdown), the summary JSON, the figures and the
-selected loss config, every file atomically; and the text analyze.py prints."""
+"""Pieces every analysis writes with: strict JSON, the results directory, stacked training
+curves, the baseline notes, figure panels and the selected loss config (all files atomically)."""
 from __future__ import annotations
 
 import json
@@ -11,13 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cloudml.analysis import figures, selection, table2
+from cloudml.analysis import selection
 from cloudml.analysis.findings import bayes_text
-from cloudml.analysis.runs import Sweep, read_history
+from cloudml.analysis.runs import read_history
 from cloudml.atomic import write_text
 from cloudml.errors import CloudMLError
-
-PREFIX = "section2_"
 
 
 def to_jsonable(obj):
@@ -54,14 +52,14 @@ def prepare_results_dir(results_dir: str | Path, cwd: Path) -> Path:
     return path
 
 
-def load_histories(sweep: Sweep, factor: str) -> pd.DataFrame:
-    """All runs' history.csv stacked, tagged with their level of `factor` and seed."""
+def load_histories(root: Path, runs: pd.DataFrame, factor: str) -> pd.DataFrame:
+    """All runs' history.csv stacked, tagged with their level of `factor`, seed and fold."""
     frames = []
-    for run in sweep.runs.to_dict("records"):
-        h = read_history(sweep.root / run["path"])
+    for run in runs.to_dict("records"):
+        h = read_history(root / run["path"])
         if h is not None and {"val_r2", "val_variance_ratio"} <= set(h.columns):
-            frames.append(h[["epoch", "val_r2", "val_variance_ratio"]].assign(**{factor: run[factor], "seed": run["seed"]}))
-    columns = ["epoch", "val_r2", "val_variance_ratio", factor, "seed"]
+            frames.append(h[["epoch", "val_r2", "val_variance_ratio"]].assign(**{factor: run[factor], "seed": run["seed"], "fold": run.get("fold")}))
+    columns = ["epoch", "val_r2", "val_variance_ratio", factor, "seed", "fold"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
@@ -94,16 +92,6 @@ def distribution_panels(per_level: pd.DataFrame, preds: dict, factor: str) -> li
     return panels
 
 
-def _tradeoff_reference(per_lambda: pd.DataFrame, selected) -> dict | None:
-    """The selected λ's seed-mean ρ and rescaled R², which the trade-off figure draws its curve for."""
-    row = per_lambda[per_lambda["variance_lambda"] == selected]
-    if selected is None or row.empty or row.iloc[0]["diagnosis"] is None:
-        return None
-    d = row.iloc[0]["diagnosis"]
-    return {"variance_lambda": selected, "rho": d["rho"], "bias": d["bias"],
-            "r2_at_unit_variance": row.iloc[0]["tradeoff_r2_at_unit_variance"]}  # fmt: skip
-
-
 def write_selected_config(selected_path: Path, chosen: dict, sweep_root: Path) -> str:
     """conf/loss/selected.yaml for `loss=selected`; returns the line that says what happened."""
     if chosen["variance_lambda"] is None:
@@ -114,29 +102,3 @@ def write_selected_config(selected_path: Path, chosen: dict, sweep_root: Path) -
     except OSError as exc:
         raise CloudMLError(f"selected_loss_config {selected_path} cannot be written ({exc.strerror or exc})") from None
     return f"Wrote {selected_path} (loss=selected)."
-
-
-def write_outputs(summary: dict, sweep: Sweep, per_lambda: pd.DataFrame, preds: dict, results: Path,
-                  selected_path: Path) -> str:  # fmt: skip
-    """Write tables, summary, figures and the selected loss config; return the stdout text."""
-    split = summary["baselines"].get("split")
-    title = f"Table 2. Effect of the variance weight λ ({sweep.root.name}{f', split {split}' if split else ''})"
-    display = table2.table2_display(per_lambda)
-    notes = [*baseline_lines(summary["baselines"]), *table2.notes(summary["theory"], summary["verdicts"])]
-    txt = table2.table2_text(display, title, notes)
-    write_text(results / f"{PREFIX}table2.csv", table2.table2_csv(per_lambda, sweep.runs).to_csv(index=False))
-    write_text(results / f"{PREFIX}table2.txt", txt)
-    write_text(results / f"{PREFIX}table2.md", table2.table2_markdown(display, title, notes))
-    write_text(results / f"{PREFIX}summary.json", strict_json(summary))
-    figures.distributions(distribution_panels(per_lambda, preds, "variance_lambda"), results / f"{PREFIX}distributions.png")
-    figures.training_curves(load_histories(sweep, "variance_lambda"), results / f"{PREFIX}training_curves.png")
-    chosen = summary["selected"]
-    figures.tradeoff(sweep.runs, _tradeoff_reference(per_lambda, chosen["variance_lambda"]), results / f"{PREFIX}tradeoff.png")
-    wrote_config = write_selected_config(selected_path, chosen, sweep.root)
-    detail = summary["decision_detail"]
-    lines = [txt, f"Selected: {chosen['reason']}", f"Decision: {summary['decision']} ({detail['reason']}; {detail['note']})",
-             "Findings:", *(f"  {i}. {f}" for i, f in enumerate(summary["findings"], 1))]  # fmt: skip
-    if sweep.broken:
-        lines.append(f"Broken runs ({len(sweep.broken)}): see broken_runs in {PREFIX}summary.json")
-    lines += [wrote_config, f"Results in {results}"]
-    return "\n".join(lines)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from cloudml import rundir
+from cloudml.analysis.factors import setting
 from cloudml.analysis.tradeoff import FIELDS as TRADEOFF_FIELDS
 from cloudml.errors import CloudMLError
 from cloudml.rundir import FINAL_KEYS, RunFileError, Verdicts
@@ -23,7 +24,8 @@ from cloudml.rundir.verdicts import finite, judges_spikes, stability, val_drift
 
 RUN_COLUMNS = ("path", "variance_lambda", "seed", "model", "status", "epochs_completed",
                "epochs_planned", *FINAL_KEYS, "avg_base_loss", "avg_var_loss", "stability",
-               "stability_reason", "val_drift", "diverged_epoch", "collapsed", "wall_time_s", "error",
+               "stability_reason", "val_drift", "diverged_epoch", "collapsed", "wall_time_s", "seconds_per_epoch",
+               "parameters", "error", "setting", "split", "fold",
                *TRADEOFF_FIELDS)  # the tradeoff columns stay NaN until predictions are read
 
 
@@ -126,6 +128,7 @@ def load_run(run_dir: Path, sweep_root: Path, verdicts: Verdicts) -> dict:
     final = summary.get("final") or {}
     status = summary["status"]
     label, reason, drift = _verdicts(run_dir, summary, verdicts)
+    split = (cfg.get("data") or {}).get("split") or {}
     return {
         "path": _relative(run_dir, sweep_root),
         "variance_lambda": lam,
@@ -143,7 +146,12 @@ def load_run(run_dir: Path, sweep_root: Path, verdicts: Verdicts) -> dict:
         "diverged_epoch": summary.get("diverged_epoch"),
         "collapsed": rundir.is_collapsed(final.get("val_variance_ratio"), verdicts) if status == "completed" else None,
         "wall_time_s": summary.get("wall_time_s"),
+        "seconds_per_epoch": summary.get("seconds_per_epoch"),
+        "parameters": summary.get("parameters"),
         "error": summary.get("error"),
+        "setting": setting(rundir.read_overrides(run_dir), rundir.read_name_exclusions(run_dir)),
+        "split": split.get("kind"),
+        "fold": split.get("fold") if split.get("kind") == "cv" else None,
     }
 
 

@@ -15,7 +15,7 @@ from cloudml.analysis.levels import R2_INTERVAL_RULE
 VALUE_COLUMNS = ("final_r2", "variance_ratio_pct", "avg_base_loss", "avg_var_loss", "calibration_slope", "verdict",
                  "r2_within_flight")  # fmt: skip
 CSV_COLUMNS = ("variance_lambda", *VALUE_COLUMNS, "stability", "val_drift", "status", "seed", "n_seeds",
-               "final_r2_ci_low", "final_r2_ci_high", "final_r2_ci_method", "variance_ratio_pct_ci_low",
+               "final_r2_ci_low", "final_r2_ci_high", "final_r2_ci_method", "flights_covered", "variance_ratio_pct_ci_low",
                "variance_ratio_pct_ci_high", "calibration_slope_ci_low", "calibration_slope_ci_high",
                "r2_at_unit_variance")  # fmt: skip
 
@@ -39,7 +39,7 @@ def _csv_row(level: dict, seed, diagnosis: dict | None) -> dict:
     b_lo, b_hi = _scaled(d.get("calibration_slope_ci"))
     return {"variance_lambda": level["variance_lambda"], **values, "stability": level["stability"],
             "val_drift": level.get("val_drift"), "status": level["status"], "seed": seed, "n_seeds": level["n_seeds"],
-            "final_r2_ci_low": r2_lo, "final_r2_ci_high": r2_hi, "final_r2_ci_method": level.get("val_r2_ci_method"),
+            "final_r2_ci_low": r2_lo, "final_r2_ci_high": r2_hi, "final_r2_ci_method": level.get("val_r2_ci_method"), "flights_covered": level.get("flights_covered"),
             "variance_ratio_pct_ci_low": v_lo, "variance_ratio_pct_ci_high": v_hi,
             "calibration_slope_ci_low": b_lo, "calibration_slope_ci_high": b_hi,
             "r2_at_unit_variance": level["tradeoff_r2_at_unit_variance"]}  # fmt: skip
@@ -82,7 +82,7 @@ def table2_display(per_lambda: pd.DataFrame) -> pd.DataFrame:
         if s["n_seeds"] == 0:
             r2 = ratio = slope = verdict = within = base = var = f"[{s['status']}]"
         else:
-            r2 = _with_interval(s["val_r2"], s["val_r2_ci"], ".3f")
+            r2 = _with_interval(s["val_r2"], s["val_r2_ci"], ".3f") + (f" ({s['flights_covered']})" if s.get("flights_covered") else "")
             ratio = _with_interval(s["val_variance_ratio"], s["val_variance_ratio_ci"], ".1f", 100)
             slope = "n/a" if d is None else _with_interval(d["calibration_slope"], d["calibration_slope_ci"], ".2f")
             verdict = "n/a" if d is None else d["verdict"]

@@ -17,7 +17,7 @@ written and read back. It imports neither torch nor Lightning, so both sides can
 """
 
 from cloudml.rundir.names import (
-    CHECKPOINT, DATA, FINAL_KEYS, FINISHED, HISTORY, HISTORY_COLUMNS, HYDRA_CONFIG, IDENTITY, NORMALIZATION,
+    CHECKPOINT, DATA, FINAL_KEYS, FINISHED, HISTORY, HISTORY_COLUMNS, HYDRA_CONFIG, HYDRA_OVERRIDES, IDENTITY, NORMALIZATION,
     PREDICTIONS, SPLIT, STABILITIES, STATUSES, SUMMARY,
 )  # fmt: skip
 from cloudml.rundir.files import (
@@ -25,7 +25,9 @@ from cloudml.rundir.files import (
     read_config,
     read_data_info,
     read_history,
+    read_name_exclusions,
     read_normalization,
+    read_overrides,
     read_predictions,
     read_split,
     read_summary,
@@ -39,8 +41,8 @@ from cloudml.rundir.verdicts import Verdicts, is_collapsed, stability
 
 
 __all__ = [
-    "CHECKPOINT", "DATA", "FINAL_KEYS", "FINISHED", "HISTORY", "HISTORY_COLUMNS", "HYDRA_CONFIG", "IDENTITY", "NORMALIZATION", "PREDICTIONS", "SPLIT", "STABILITIES", "STATUSES", "SUMMARY",
+    "CHECKPOINT", "DATA", "FINAL_KEYS", "FINISHED", "HISTORY", "HISTORY_COLUMNS", "HYDRA_CONFIG", "HYDRA_OVERRIDES", "IDENTITY", "NORMALIZATION", "PREDICTIONS", "SPLIT", "STABILITIES", "STATUSES", "SUMMARY",
     "RunFileError", "RunMeta", "Verdicts", "build_summary", "is_collapsed", "read_config", "read_data_info",
-    "read_history", "read_normalization", "read_predictions", "read_split", "read_summary", "stability", "write_data_files",
+    "read_history", "read_name_exclusions", "read_normalization", "read_overrides", "read_predictions", "read_split", "read_summary", "stability", "write_data_files",
     "write_history", "write_predictions", "write_summary",
 ]  # fmt: skip

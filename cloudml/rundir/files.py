@@ -18,7 +18,8 @@ import yaml
 
 from cloudml.atomic import write_json, write_npz, write_text
 from cloudml.errors import CloudMLError
-from cloudml.rundir.names import (DATA, FINAL_KEYS, HISTORY, HISTORY_COLUMNS, HYDRA_CONFIG, NORMALIZATION,
+from cloudml.rundir.names import (DATA, FINAL_KEYS, HISTORY, HISTORY_COLUMNS, HYDRA_CONFIG, HYDRA_OVERRIDES,
+                                  HYDRA_RUNTIME, NORMALIZATION,
                                   PREDICTIONS, SPLIT, STABILITIES, STATUSES, SUMMARY)  # fmt: skip
 from cloudml.rundir.verdicts import finite
 
@@ -120,6 +121,33 @@ def read_config(run_dir: Path) -> dict:
     return cfg if isinstance(cfg, dict) else {}
 
 
+def read_overrides(run_dir: Path) -> dict:
+    """The run's command-line overrides as {key: value text} (leading +/~ dropped; {} if absent)."""
+    path = Path(run_dir) / HYDRA_OVERRIDES
+    if not path.is_file():
+        return {}
+    try:
+        items = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or []
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RunFileError(f".hydra/overrides.yaml is not valid YAML ({type(exc).__name__})") from None
+    if not isinstance(items, list):
+        raise RunFileError(".hydra/overrides.yaml holds no list of overrides")
+    pairs = (str(item).lstrip("+~").partition("=") for item in items)
+    return {key: value for key, sep, value in pairs if sep}
+
+
+def read_name_exclusions(run_dir: Path) -> list:
+    """The override keys Hydra left out of the job directory's name (settings that do not change
+    what a job computes), from `.hydra/hydra.yaml`; [] if absent or unreadable."""
+    path = Path(run_dir) / HYDRA_RUNTIME
+    try:
+        hydra = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)["hydra"]
+        keys = hydra["job"]["config"]["override_dirname"]["exclude_keys"]
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError):
+        return []
+    return [str(k) for k in keys] if isinstance(keys, list) else []
+
+
 # -- predictions.npz ---------------------------------------------------------------------------
 def write_predictions(run_dir: Path, pred: np.ndarray, target: np.ndarray, index: np.ndarray,
                       flight: Optional[np.ndarray] = None) -> None:  # fmt: skip
@@ -154,16 +182,24 @@ def write_data_files(run_dir: Path, info: dict, statistics: dict, train_index, v
     write_npz(run_dir / SPLIT, train_index=np.asarray(train_index), val_index=np.asarray(val_index))
 
 
-def read_data_info(run_dir: Path) -> dict:
-    """data.json, with its data file `path` made absolute (relative paths are to the run)."""
-    path = Path(run_dir) / DATA
+def _json_object(path: Path) -> dict:
+    """A JSON file holding an object; RunFileError naming the file otherwise."""
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunFileError(f"{path} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunFileError(f"{path} is not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(info, dict) or not isinstance(info.get("path"), str):
+    if not isinstance(content, dict):
+        raise RunFileError(f"{path} holds a {type(content).__name__}, expected an object")
+    return content
+
+
+def read_data_info(run_dir: Path) -> dict:
+    """data.json, with its data file `path` made absolute (relative paths are to the run)."""
+    path = Path(run_dir) / DATA
+    info = _json_object(path)
+    if not isinstance(info.get("path"), str):
         raise RunFileError(f"{path} has no string 'path'")
     data = Path(info["path"])
     info["path"] = str(data if data.is_absolute() else Path(run_dir) / data)
@@ -174,16 +210,7 @@ def read_data_info(run_dir: Path) -> dict:
 
 def read_normalization(run_dir: Path) -> dict:
     """normalization.json: the training split's statistics (images, scalars, target in km)."""
-    path = Path(run_dir) / NORMALIZATION
-    try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFileError(f"{path} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunFileError(f"{path} is not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(stats, dict):
-        raise RunFileError(f"{path} holds a {type(stats).__name__}, expected an object")
-    return stats
+    return _json_object(Path(run_dir) / NORMALIZATION)
 
 
 def read_split(run_dir: Path) -> tuple:

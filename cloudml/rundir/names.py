@@ -1,6 +1,8 @@
 """Names in the run directory that users' scripts and the analysis rely on."""
 
 HYDRA_CONFIG = ".hydra/config.yaml"
+HYDRA_OVERRIDES = ".hydra/overrides.yaml"
+HYDRA_RUNTIME = ".hydra/hydra.yaml"
 IDENTITY = "identity.json"
 HISTORY = "history.csv"
 SUMMARY = "summary.json"
@@ -14,7 +16,7 @@ HISTORY_COLUMNS = [
     "epoch", "lr", "train_loss", "train_base_loss", "train_var_loss",
     "val_loss", "val_base_loss", "val_var_loss",
     "val_r2", "val_variance_ratio", "val_mae", "val_rmse",
-    "train_loss_max", "grad_norm_max", "base_loss_spike", "grad_norm_spike",
+    "train_loss_max", "grad_norm_max", "base_loss_spike", "grad_norm_spike", "epoch_seconds",
 ]  # fmt: skip
 FINAL_KEYS = ("val_r2", "val_variance_ratio", "val_mae", "val_rmse")
 

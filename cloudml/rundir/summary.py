@@ -39,9 +39,14 @@ def _number(x, kind):
     return kind(x) if finite(x) else x
 
 
+def _median(values: list) -> Optional[float]:
+    values = sorted(v for v in values if finite(v))
+    return None if not values else (values[len(values) // 2] + values[(len(values) - 1) // 2]) / 2
+
+
 def build_summary(status: str, meta: RunMeta, verdicts: Verdicts, history: list = (), *,
                   diverged_epoch: Optional[int] = None, wall_time_s: float = 0.0,
-                  error: Optional[str] = None) -> dict:  # fmt: skip
+                  parameters: Optional[int] = None, error: Optional[str] = None) -> dict:  # fmt: skip
     """The summary of a run from its history so far; `failed` with `error` when it never trained."""
     history = list(history)
     finished = [r for r in history if finite(r.get("train_loss"))]
@@ -69,6 +74,8 @@ def build_summary(status: str, meta: RunMeta, verdicts: Verdicts, history: list 
         "diverged_epoch": diverged_epoch,
         "collapsed": collapsed,
         "wall_time_s": round(float(wall_time_s), 2),
+        "seconds_per_epoch": _median([r.get("epoch_seconds") for r in finished]),
+        "parameters": parameters,
         "name": meta.name,
         "denominator": meta.denominator,
     }

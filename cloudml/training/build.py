@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from cloudml import rundir
 from cloudml.errors import CloudMLError
 from cloudml.extras import require_loggers
-from cloudml.models import build_model
+from cloudml.models.build import build_model
 from cloudml.rundir import RunMeta, Verdicts
 from cloudml.training.callbacks import LastCheckpoint, ProcessSettings, RunRecorder, StepSpikes
 from cloudml.training.console import EpochLines, quiet_lightning

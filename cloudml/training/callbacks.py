@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Checkpoint
 from cloudml import rundir
 from cloudml.rundir import RunMeta, Verdicts
 
-LOGGED_COLUMNS = [c for c in rundir.HISTORY_COLUMNS if c not in ("epoch", "lr")]
+LOGGED_COLUMNS = [c for c in rundir.HISTORY_COLUMNS if c not in ("epoch", "lr", "epoch_seconds")]
 
 
 def _diverged(trainer: L.Trainer) -> bool:
@@ -38,14 +38,17 @@ class RunRecorder(L.Callback):
         self.history: list = []
         self.diverged_epoch = None
         self.previous_wall = 0.0
+        self.parameters = None
         self._val_rows: list = []
 
     def _summary(self, status: str) -> dict:
         return rundir.build_summary(status, self.meta, self.verdicts, self.history, diverged_epoch=self.diverged_epoch,
-                                    wall_time_s=self.previous_wall + time.time() - self.started)  # fmt: skip
+                                    wall_time_s=self.previous_wall + time.time() - self.started,
+                                    parameters=self.parameters)  # fmt: skip
 
     def on_train_start(self, trainer: L.Trainer, module) -> None:  # after a checkpoint is restored
         self.started = time.time()
+        self.parameters = sum(p.numel() for p in module.parameters() if p.requires_grad)
         resumed_epoch = trainer.current_epoch  # > 0 when resuming from last.ckpt
         self.history = [r for r in rundir.read_history(self.out_dir) if r["epoch"] < resumed_epoch]
         if resumed_epoch and (self.out_dir / rundir.SUMMARY).exists():
@@ -55,6 +58,9 @@ class RunRecorder(L.Callback):
                 self.previous_wall = 0.0
         if trainer.is_global_zero:
             rundir.write_summary(self.out_dir, self._summary("running"))
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module) -> None:
+        self.epoch_started = time.perf_counter()
 
     def on_validation_epoch_start(self, trainer: L.Trainer, module) -> None:
         self._val_rows = []
@@ -70,6 +76,7 @@ class RunRecorder(L.Callback):
             self.diverged_epoch = trainer.current_epoch
         row = {"epoch": trainer.current_epoch, "lr": trainer.optimizers[0].param_groups[0]["lr"]}
         row.update({k: float(metrics[k]) if k in metrics else math.nan for k in LOGGED_COLUMNS})
+        row["epoch_seconds"] = time.perf_counter() - self.epoch_started  # training and validation
         if self.diverged_epoch is not None:
             row["train_loss"] = math.nan  # the history itself shows where the run diverged
         self.history.append(row)

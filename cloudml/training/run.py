@@ -35,7 +35,8 @@ def run(cfg: DictConfig, out_dir: Path, model_name: Optional[str] = None) -> str
     data, module, trainer = build(cfg, out_dir, model_name)
     info, loss = data.describe(), module.loss
     print(
-        f"[cloudml] {out_dir}: {state} | model {model_name or 'custom'}/{count_parameters(module.model):,} parameters | "
+        f"[cloudml] {out_dir}: {state} | model {model_name or 'custom'} ({'x'.join(map(str, module.model.tokens.grid))} "
+        f"tokens a frame)/{count_parameters(module.model):,} parameters | "
         f"data {info['path']} ({info['n_train']} train / {info['n_val']} val, split {info['split']} "
         f"{','.join(info['val_flights'])}) | λ={loss.variance_lambda:g} ({loss.denominator}) | "
         f"{torch.get_num_threads()} torch threads",

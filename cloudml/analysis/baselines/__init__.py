@@ -60,19 +60,18 @@ def scored(pred: np.ndarray, target: np.ndarray, flight: np.ndarray | None) -> d
     return {**regression_scores(pred, target), "val_r2_ci": list(ci), "interval_method": sums.method}
 
 
-def oracle_scores(spec: SplitSpec, y_va: np.ndarray, flight_va: np.ndarray | None) -> dict | None:
-    """Scores of the file's `oracle_pred` (synthetic data: E[h | cloud top]) on the same split."""
+def _oracle(spec: SplitSpec) -> list | None:
+    """The file's `oracle_pred` at the validation rows (synthetic data: E[h | cloud top]), or None."""
     from cloudml.data.schema import open_h5
 
     with open_h5(spec.data_path) as f:
         if "oracle_pred" not in f:
             return None
-        oracle = np.asarray(f["oracle_pred"][()], np.float64)[spec.val_index]
-    return {**scored(oracle, y_va, flight_va), "what": "Bayes reference E[h | cloud top] of the generator"}
+        return np.asarray(f["oracle_pred"][()], np.float64)[spec.val_index].tolist()
 
 
-def compute_baselines(spec: SplitSpec, memory_budget_mb: float = 64) -> dict:
-    """Mean predictor and ridge, fitted on the train rows and scored on the val rows."""
+def compute_predictions(spec: SplitSpec, memory_budget_mb: float = 64) -> dict:
+    """The baselines' predictions on the validation rows (km), fitted on the training rows only."""
     if spec.train_index.size < 2 or spec.val_index.size < 2:
         raise CloudMLError("split.npz needs at least 2 training and 2 validation indices")
     rows = np.unique(np.concatenate([spec.train_index, spec.val_index]))
@@ -81,28 +80,22 @@ def compute_baselines(spec: SplitSpec, memory_budget_mb: float = 64) -> dict:
     if not np.all(np.isfinite(X)):
         raise CloudMLError(f"non-finite pixels in the split's rows of {spec.data_path}")
     X_tr, y_tr, X_va, y_va = X[at["train"]], y[at["train"]], X[at["val"]], y[at["val"]]
-    flight_va = None if flights is None else flights[at["val"]]
     ridge = fit_ridge(X_tr, y_tr)
-    oracle = oracle_scores(spec, y_va, flight_va)
     return {
         "available": True,
-        "data_path": str(spec.data_path),
-        "split": spec.split,
-        "split_hash": spec.split_hash,
+        "target": y_va.tolist(),
+        "flight": None if flights is None else flights[at["val"]].tolist(),
+        "mean_predictor": np.full_like(y_va, y_tr.mean()).tolist(),
+        "ridge": ridge.predict(X_va).tolist(),
+        "oracle": _oracle(spec),
+        "ridge_alpha": ridge.alpha,
+        "features": names,
         "n_train": int(spec.train_index.size),
-        "n_val": int(spec.val_index.size),
-        "mean_predictor": {**scored(np.full_like(y_va, y_tr.mean()), y_va, flight_va),
-                           "train_mean_km": float(y_tr.mean())},  # fmt: skip
-        "ridge": {**scored(ridge.predict(X_va), y_va, flight_va), "alpha": ridge.alpha,
-                  "alpha_method": "generalised cross-validation on the training split",
-                  "features": names},  # fmt: skip
-        "standardisation": "feature mean/std from the training split only",
-        **({"oracle": oracle} if oracle else {}),
     }
 
 
-def baselines_for(spec: SplitSpec, cache_file: Path | None = None, memory_budget_mb: float = 64) -> dict:
-    """:func:`compute_baselines`, cached in ``cache_file`` per (file, mtime, size, split);
+def predictions_for(spec: SplitSpec, cache_file: Path | None = None, memory_budget_mb: float = 64) -> dict:
+    """:func:`compute_predictions`, cached in ``cache_file`` per (file, mtime, size, split);
     a missing or unreadable data file gives ``{"available": False, "reason": ...}``."""
     try:
         key = cache_key(spec.data_path, spec.split_hash, spec.keys)
@@ -111,8 +104,47 @@ def baselines_for(spec: SplitSpec, cache_file: Path | None = None, memory_budget
 
     def compute() -> dict:
         try:
-            return compute_baselines(spec, memory_budget_mb)
+            return compute_predictions(spec, memory_budget_mb)
         except (CloudMLError, OSError) as exc:
             return {"available": False, "reason": str(exc)}
 
     return cached(cache_file, key, compute)
+
+
+def score(specs: list[SplitSpec], predictions: list[dict]) -> dict:
+    """Scores of the baselines over the validation rows of `specs`, pooled (one spec: its split;
+    the folds of a leave-one-flight-out sweep: every sample predicted by the fold that held it out)."""
+    missing = next((p for p in predictions if not p.get("available")), None)
+    if missing is not None:
+        return {"available": False, "reason": missing["reason"]}
+    joined = lambda key: np.concatenate([np.asarray(p[key], float) for p in predictions])  # noqa: E731
+    y = joined("target")
+    flight = None if any(p["flight"] is None for p in predictions) else joined("flight")
+    alphas = sorted({p["ridge_alpha"] for p in predictions})
+    out = {
+        "available": True,
+        "data_path": str(specs[0].data_path),
+        "split": specs[0].split,
+        "split_hash": specs[0].split_hash if len(specs) == 1 else None,
+        "n_folds": len(specs),
+        "n_train": int(specs[0].train_index.size) if len(specs) == 1 else None,
+        "n_val": int(y.size),
+        "mean_predictor": {**scored(joined("mean_predictor"), y, flight), "train_mean_km": float(predictions[0]["mean_predictor"][0])},
+        "ridge": {**scored(joined("ridge"), y, flight), "alpha": alphas[0] if len(alphas) == 1 else alphas,
+                  "alpha_method": "generalised cross-validation on the training split", "features": predictions[0]["features"]},
+        "standardisation": "feature mean/std from the training split only",
+    }  # fmt: skip
+    if all(p["oracle"] is not None for p in predictions):
+        out["oracle"] = {**scored(joined("oracle"), y, flight), "what": "Bayes reference E[h | cloud top] of the generator"}
+    return out
+
+
+def baselines_for(spec: SplitSpec, cache_file: Path | None = None, memory_budget_mb: float = 64) -> dict:
+    """The baselines' scores on one run's split (cached predictions)."""
+    return score([spec], [predictions_for(spec, cache_file, memory_budget_mb)])
+
+
+def pooled_baselines(specs: list[SplitSpec], cache_file: Path | None = None, memory_budget_mb: float = 64) -> dict:
+    """The baselines of a leave-one-flight-out sweep: each fold fitted on its training flights,
+    predicting its held-out flight, all folds pooled."""
+    return score(specs, [predictions_for(s, cache_file, memory_budget_mb) for s in specs])

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from cloudml.atomic import write_json
 
-FEATURE_VERSION = 2  # bump when the features or the fit change: cached results then recompute
+FEATURE_VERSION = 3  # bump when the features or the fit change: cached results then recompute
 
 
 def cache_key(data_path: Path, split_hash: str, keys: dict) -> str:

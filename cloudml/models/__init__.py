@@ -1,0 +1,23 @@
+"""The program's architectures, each a composition of small `nn.Module` parts.
+
+    cnn                     per-frame CNN, each frame's tokens averaged, frames averaged
+    cnn_spatial             + attention over each frame's tokens (spatial attention)
+    cnn_spatial_temporal    + attention across frames
+    cnn_spatial_multiscale  + multi-scale temporal tokens (averages over windows of 1..T frames)
+    transformer             one transformer over every token of every frame (the default)
+
+`conf/model/<name>.yaml` chooses each architecture's parts; `cloudml.models.build.build_model`
+builds one for the data's frame shape. Plain torch (no Lightning, no Hydra): usable outside cloudml.
+"""
+
+from cloudml.models.attention import Attend, AttentionPool, MeanPool, Transformer, Unchanged
+from cloudml.models.head import FiLM, RegressionHead
+from cloudml.models.net import CloudBaseNet, count_parameters
+from cloudml.models.stem import CNNStem
+from cloudml.models.tokens import FramePosition, MultiScaleTokens, SpaceTokens, capped_grid
+
+__all__ = [
+    "Attend", "AttentionPool", "CNNStem", "CloudBaseNet", "FiLM", "FramePosition", "MeanPool",
+    "MultiScaleTokens", "RegressionHead", "SpaceTokens", "Transformer", "Unchanged", "capped_grid",
+    "count_parameters",
+]  # fmt: skip
