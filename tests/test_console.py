@@ -20,7 +20,7 @@ def test_one_epoch_run_prints_a_banner_an_epoch_line_and_an_end_line_only(tmp_pa
     result = run_cli("train.py", *TINY_RUN, "trainer.max_epochs=1", f"hydra.run.dir={run}", env=cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
     banner, epoch, end = result.stdout.splitlines()
-    assert banner.startswith(f"[cloudml] {run}: new | model transformer/")
+    assert banner.startswith(f"[cloudml] {run}: new | model transformer")
     assert re.fullmatch(r"\[cloudml\] epoch 1/1 \| train_loss \S+ \| val_loss \S+ \| R² \S+ \| variance ratio \S+ \| [\d.]+ s", epoch)
     assert re.fullmatch(rf"\[cloudml\] {re.escape(str(run))}: completed \| 1/1 epochs \| R² -?[\d.]+ \| variance ratio [\d.]+ \| [\d.]+ s", end)
     for noise in NOISE:
