@@ -2,6 +2,9 @@
 
     python train.py                                        # Section 2 baseline, built-in data
     python train.py -m loss.variance_lambda=0,0.5,1,2,5,10  # the λ sweep
+    python train.py -m hparams_search=optuna 'loss.variance_lambda=interval(0,10)'  # a search (docs/tracking.md)
+
+Each job returns its objective (`objective` in conf/config.yaml), which is what a search sweeper reads.
 """
 
 import re
@@ -18,7 +21,9 @@ from cloudml.training.stops import Interrupted, on_signals
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig):
+    from cloudml.objective import job_objective
+    from cloudml.training.console import end_line
     from cloudml.training.run import run  # heavy imports (torch, Lightning) only once Hydra parsed the CLI
 
     hydra_cfg = HydraConfig.get()
@@ -32,6 +37,8 @@ def main(cfg: DictConfig) -> None:
     except Interrupted as stop:  # a sweep stops as well: the user (or the scheduler) asked it to
         print(f"train.py: {stop}: {out_dir} is marked interrupted; the same command resumes it", file=sys.stderr, flush=True)
         sys.exit(stop.exit_code)
+    print(end_line(out_dir), flush=True)
+    return job_objective(cfg.get("objective", "val_r2"), out_dir)
 
 
 def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().parent / "conf") -> str | None:
@@ -42,9 +49,9 @@ def unknown_config_choice(argv: list, conf: Path = Path(__file__).resolve().pare
     for arg in argv:
         key, sep, value = arg.lstrip("+").partition("=")
         group = conf / key
-        if not sep or key.startswith("hydra") or not group.is_dir() or not re.fullmatch(r"[\w.-]+(,[\w.-]+)*", value):
+        if not sep or key.startswith("hydra") or not group.is_dir() or not re.fullmatch(r"\[?[\w.-]+(,[\w.-]+)*\]?", value):
             continue
-        for name in value.split(","):
+        for name in value.strip("[]").split(","):
             if name != "null" and not (group / f"{name}.yaml").is_file():
                 return _no_such_config(conf, key, name)
         if key == "experiment" and (group / f"{value}.yaml").is_file():
@@ -64,7 +71,11 @@ def _no_such_config(conf: Path, group: str, name: str) -> str:
 
 
 if __name__ == "__main__":
-    if error := unknown_config_choice(sys.argv[1:]):
+    from cloudml.extras import missing_on_command_line
+    from cloudml.objective import plugin_preset_trap
+
+    argv, conf = sys.argv[1:], Path(__file__).resolve().parent / "conf"
+    if error := unknown_config_choice(argv, conf) or missing_on_command_line(argv, conf) or plugin_preset_trap(argv):
         print(f"train.py: error: {error}", file=sys.stderr)
         sys.exit(2)
     with on_signals():

@@ -14,12 +14,15 @@ from omegaconf import DictConfig
 
 from cloudml import rundir
 from cloudml.errors import CloudMLError
+from cloudml.extras import require_loggers
 from cloudml.models.build import build_model
 from cloudml.rundir import RunMeta, Verdicts
 from cloudml.training.callbacks import LastCheckpoint, ProcessSettings, RunRecorder, StepSpikes
 from cloudml.training.checkpoint_io import AtomicCheckpointIO
+from cloudml.training.console import EpochLines, quiet_lightning
 from cloudml.training.guard import OwnerCheck
 from cloudml.training.module import CloudBaseRegressor
+from cloudml.training.trackers import tracker_callbacks
 
 # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates: library noise, not ours.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -65,7 +68,7 @@ def build(cfg: DictConfig, out_dir: Optional[Path] = None, model_name: Optional[
                                 max_nonfinite_steps=cfg.nan_guard.max_skipped_steps,
                                 scheduler_interval=schedule.get("interval", "step"))  # fmt: skip
     verdicts = Verdicts.from_config(cfg.get("verdicts"))
-    callbacks = [ProcessSettings(), StepSpikes(verdicts.spike_window_steps), *_each(cfg.get("callbacks"))]
+    callbacks = [ProcessSettings(), StepSpikes(verdicts.spike_window_steps), EpochLines(), *_each(cfg.get("callbacks"))]
     checkpointing = {"enable_checkpointing": False}
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -74,6 +77,9 @@ def build(cfg: DictConfig, out_dir: Optional[Path] = None, model_name: Optional[
         callbacks = [OwnerCheck(out_dir), *callbacks, RunRecorder(out_dir, meta, verdicts),
                      LastCheckpoint(out_dir / rundir.CHECKPOINT)]  # fmt: skip
         checkpointing = {}  # LastCheckpoint is the run's checkpoint; without one Lightning would add its own
-    trainer = instantiate_checked(cfg.trainer, callbacks=callbacks, logger=_each(cfg.get("logger")) or False,
-                                  plugins=[AtomicCheckpointIO()], **checkpointing)  # fmt: skip
+    require_loggers(cfg.get("logger"))  # one line naming the extra, not Lightning's ModuleNotFoundError
+    loggers = _each(cfg.get("logger"))
+    quiet_lightning()  # before the Trainer announces its devices
+    trainer = instantiate_checked(cfg.trainer, callbacks=callbacks + tracker_callbacks(cfg, out_dir, loggers),
+                                  logger=loggers or False, plugins=[AtomicCheckpointIO()], **checkpointing)  # fmt: skip
     return Experiment(data, module, trainer)
