@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cloudml.analysis.outputs import baseline_lines
 from cloudml.analysis.report import analyze_sweep
 from cloudml.errors import CloudMLError
 from fakes import fake_predictions, write_h5, write_run
@@ -52,9 +53,10 @@ def test_folds_are_pooled_over_every_sample_not_averaged(tmp_path, data):
     pooled = 1 - np.sum((p - y) ** 2) / np.sum((y - y.mean()) ** 2)
     folds = [1 - np.mean((preds[k][1] - data[1][preds[k][0]]) ** 2) / np.var(data[1][preds[k][0]]) for k in range(N_FLIGHTS)]
     assert abs(pooled - np.mean(folds)) > 0.05  # averaging folds would be a different number
-    summary, _ = analyze(tmp_path / "sweep", tmp_path)
+    summary, text = analyze(tmp_path / "sweep", tmp_path)
     lam0 = next(r for r in summary["by_lambda"] if r["variance_lambda"] == 0.0)
     assert lam0["val_r2"] == pytest.approx(pooled, abs=1e-9) and lam0["n_seeds"] == 1
+    assert f"Baselines per fold, pooled over {N_FLIGHTS} held-out flights ({FLIGHT.size} samples)" in text
     assert lam0["flights_covered"] == f"{N_FLIGHTS} of {N_FLIGHTS} flights"
     assert summary["pooled"][0]["folds_completed"] == summary["pooled"][0]["folds_total"] == N_FLIGHTS
     assert lam0["diagnosis"]["n_units"] == N_FLIGHTS  # the diagnosis and its bootstrap span all flights
@@ -137,3 +139,11 @@ def test_any_other_setting_gets_the_same_table_under_its_own_name(tmp_path, data
     assert summary["factor"] == "optimizer.lr" and "Effect of optimizer.lr" in text
     table = pd.read_csv(tmp_path / "results" / "optimizer_lr_table.csv")
     assert list(table["optimizer.lr"]) == [0.001, 0.002]
+
+
+def test_baseline_note_of_folds_with_different_ridge_alphas_gives_their_range():
+    scores = {"val_r2": 0.5, "val_variance_ratio": 0.9}
+    b = {"available": True, "n_folds": 16, "n_train": None, "n_val": 933, "mean_predictor": scores,
+         "ridge": {**scores, "alpha": [0.1, 3.0, 10.0]}}  # fmt: skip
+    (line,) = baseline_lines(b)
+    assert line.startswith("Baselines per fold, pooled over 16 held-out flights (933 samples)") and "alpha = 0.1 to 10 by fold" in line

@@ -74,9 +74,16 @@ def baseline_lines(b: dict) -> list[str]:
     m, r = b["mean_predictor"], b["ridge"]
     ci = r.get("val_r2_ci") or [None, None]
     ridge_ci = "" if ci[0] is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
-    return [f"Baselines on the same split ({b['n_train']} train / {b['n_val']} val samples): "
+    if b.get("n_folds", 1) > 1:  # leave-one-flight-out: each fold's baselines fitted on its training flights
+        where = f"Baselines per fold, pooled over {b['n_folds']} held-out flights ({b['n_val']} samples)"
+        alphas = r["alpha"] if isinstance(r["alpha"], list) else [r["alpha"]]
+        alpha = f"{alphas[0]:.3g}" if len(alphas) == 1 else f"{min(alphas):.3g} to {max(alphas):.3g} by fold"
+    else:
+        where = f"Baselines on the same split ({b['n_train']} train / {b['n_val']} val samples)"
+        alpha = f"{r['alpha']:.3g}"
+    return [f"{where}: "
             f"mean predictor R² = {m['val_r2']:.3f} (variance ratio {100 * m['val_variance_ratio']:.1f} %); "
-            f"ridge on frame statistics + scalars (alpha = {r['alpha']:.3g}) R² = {r['val_r2']:.3f}{ridge_ci} "
+            f"ridge on frame statistics + scalars (alpha = {alpha}) R² = {r['val_r2']:.3f}{ridge_ci} "
             f"(variance ratio {100 * r['val_variance_ratio']:.1f} %). {_sentence(bayes_text(b))}."]  # fmt: skip
 
 
