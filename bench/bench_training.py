@@ -36,9 +36,11 @@ from cloudml.training.build import build
 REPO = Path(__file__).resolve().parents[1]
 
 
-def compose_default(overrides: list, cache_dir: str) -> object:
+def compose_default(overrides: list, cache_dir: str, epochs: int = 15) -> object:
+    """The default config with `epochs` epochs: the Lightning fit and its bare twin's schedule agree."""
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        return compose("config", overrides=[f"data.cache_dir={cache_dir}", "trainer.enable_progress_bar=false", *overrides])
+        return compose("config", overrides=[f"data.cache_dir={cache_dir}", "trainer.enable_progress_bar=false",
+                                            f"trainer.max_epochs={epochs}", *overrides])  # fmt: skip
 
 
 def experiment(cfg, out_dir: Path | None = None):
@@ -72,7 +74,7 @@ class PairedEpochs(L.Callback):
         return [light / bare for bare, light in zip(self.bare[1:], self.lightning[1:])]
 
 
-def lightning_fit(cfg, epochs: int, with_run_files: bool, timer: L.Callback = None) -> float:
+def lightning_fit(cfg, with_run_files: bool, timer: L.Callback = None) -> float:
     """Seconds for Trainer.fit (train + validation every epoch), with or without cloudml's run files."""
     data, module, trainer = experiment(cfg, Path(tempfile.mkdtemp()) if with_run_files else None)
     if timer:
@@ -117,11 +119,11 @@ def bare_epochs(cfg, epochs: int):
 
 def overhead(args, cache: str) -> list[dict]:
     """Per variant: median Lightning and bare s/epoch, the median ratio of the pairs and its range."""
-    timers = {"Lightning Trainer.fit, no callbacks": [], "Lightning + cloudml run files (as train.py)": []}
+    timers = {"Lightning Trainer.fit, no run files": [], "Lightning + cloudml run files (as train.py)": []}
     for _ in range(args.fits):
         for label, run_files in zip(timers, (False, True)):
-            timers[label].append(PairedEpochs(bare_epochs(compose_default([], cache), args.epochs)))
-            lightning_fit(compose_default([], cache), args.epochs, run_files, timers[label][-1])
+            timers[label].append(PairedEpochs(bare_epochs(compose_default([], cache, args.epochs), args.epochs)))
+            lightning_fit(compose_default([], cache, args.epochs), run_files, timers[label][-1])
     rows = []
     for label, fits in timers.items():
         ratios = [r for timer in fits for r in timer.ratios()]
@@ -137,9 +139,9 @@ def scaling(args, cache: str) -> list[dict]:
     epochs, rows = max(2, args.epochs // 5), []
     for k in args.scaling:
         spf = compose_default([], cache).data.synthetic.samples_per_flight * k
-        cfg = lambda: compose_default([f"data.synthetic.samples_per_flight={spf}"], cache)  # noqa: E731
+        cfg = lambda: compose_default([f"data.synthetic.samples_per_flight={spf}"], cache, epochs)  # noqa: E731
         experiment(cfg())  # generate the file outside the timings
-        t = statistics.median([lightning_fit(cfg(), epochs, True) for _ in range(args.repeats)])
+        t = statistics.median([lightning_fit(cfg(), True) for _ in range(args.repeats)])
         n = compose_default([], cache).data.synthetic.n_flights * spf
         rows.append({"samples": n, "epochs": epochs, "s_per_epoch": t / epochs, "s_per_1000_samples": t / epochs / n * 1000})
     return rows
@@ -170,7 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("lightning").setLevel(logging.WARNING)
     cache = tempfile.mkdtemp()
-    with contextlib.redirect_stderr(io.StringIO()):
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):  # the jobs' epoch lines
         experiment(compose_default([], cache))  # generate the synthetic file once, outside the timings
         result = {"machine": platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                   "epochs": args.epochs, "fits": args.fits, "overhead": overhead(args, cache), "scaling": scaling(args, cache)}  # fmt: skip

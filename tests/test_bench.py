@@ -24,7 +24,7 @@ def test_bench_training_pairs_every_lightning_epoch_with_a_bare_one():
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout)
     rows = {r["loop"]: r for r in figures["overhead"]}
-    assert set(rows) == {"Lightning Trainer.fit, no callbacks", "Lightning + cloudml run files (as train.py)"}
+    assert set(rows) == {"Lightning Trainer.fit, no run files", "Lightning + cloudml run files (as train.py)"}
     for label, r in rows.items():
         # Same work on the same machine moments apart: Lightning's epoch is the bare epoch plus overhead.
         assert r["s_per_epoch"] > 0 and r["bare_s_per_epoch"] > 0, (label, r)
