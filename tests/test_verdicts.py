@@ -12,6 +12,7 @@ from cloudml.analysis import comparisons
 from cloudml.analysis.diagnosis import diagnose
 from cloudml.analysis.evidence import RunEvidence
 from cloudml.analysis.flightstats import FlightSums, statistics
+from cloudml.errors import CloudMLError
 from cloudml.rundir import Verdicts
 from cloudml.rundir.verdicts import stability, val_drift
 
@@ -98,6 +99,19 @@ def test_smooth_over_dispersed_large_lambda_history_is_stable_and_one_spike_is_n
     grad[3]["grad_norm_spike"] = 12.5
     assert stability(grad, None, verdicts)[1].startswith("gradient norm spike at epoch 3: 12.5 x")
     assert stability(history(spike_epoch=7), None, Verdicts(loss_spike_factor=40))[0] == "stable"  # thresholds are config
+
+
+def test_gradient_spike_while_leaving_the_initialisation_is_not_instability():
+    """Epoch 0 (warm-up from the initialisation) is not judged unless spike_from_epoch=0 says so."""
+    start = history()
+    start[0]["grad_norm_spike"] = 14.2  # measured in leave-one-flight-out folds at epoch 0
+    label, reason = stability(start, None, Verdicts())
+    assert label == "stable" and reason.startswith("no step spike from epoch 1 on: largest step base loss 1.4 x and gradient norm 2 x")
+    assert stability(start, None, Verdicts.from_config({"spike_from_epoch": 0}))[1].startswith("gradient norm spike at epoch 0: 14.2 x")
+    start[1]["grad_norm_spike"] = 14.2
+    assert stability(start, None, Verdicts())[1].startswith("gradient norm spike at epoch 1: 14.2 x")
+    with pytest.raises(CloudMLError, match=r"verdicts.spike_from_epoch=-1: expected an integer >= 0"):
+        Verdicts.from_config({"spike_from_epoch": -1})
 
 
 def test_val_drift_flags_a_late_fall_of_validation_r2_without_touching_stability():

@@ -12,7 +12,9 @@ by construction):
   median over the previous `spike_window_steps` steps (`base_loss_spike`, `grad_norm_spike`);
   a ratio above `loss_spike_factor` / `grad_spike_factor` is a spike. The base loss is used,
   not the total: the batch estimate of the variance term, (1 − v̂)², is heavy-tailed (χ²-like)
-  for every λ, so λ times it would spike by construction;
+  for every λ, so λ times it would spike by construction. Epochs before `spike_from_epoch`
+  are not judged: in epoch 0 the network leaves its initialisation while the learning rate
+  warms up, and its gradient norm falls ten-fold whatever λ is (a steep start, not a blow-up);
 - ``stable``: otherwise.
 ``val_drift`` (λ-free, reported, never used to exclude a λ): validation R² in the last
 `drift_window` epochs fell more than `drift_r2_drop` below its best earlier value.
@@ -41,6 +43,10 @@ class Verdicts:
     grad_spike_factor: float = 10.0
     drift_window: int = 5
     drift_r2_drop: float = 0.1
+    spike_from_epoch: int = 1
+
+    # Settings that may be 0 (the others must be > 0).
+    MAY_BE_ZERO = ("spike_from_epoch",)
 
     @classmethod
     def from_config(cls, node) -> "Verdicts":
@@ -51,8 +57,10 @@ class Verdicts:
             raise CloudMLError(f"verdicts.{unknown[0]}: no such setting (expected one of {', '.join(cls.__dataclass_fields__)})")
         for key, value in values.items():
             integer = cls.__dataclass_fields__[key].type == "int"
-            if not finite(value) or value <= 0 or (integer and value != int(value)):
-                raise CloudMLError(f"verdicts.{key}={value!r}: expected {'an integer >= 1' if integer else 'a number > 0'}")
+            least = 0 if key in cls.MAY_BE_ZERO else 1
+            valid = finite(value) and (value == int(value) and value >= least if integer else value > 0)
+            if not valid:
+                raise CloudMLError(f"verdicts.{key}={value!r}: expected {f'an integer >= {least}' if integer else 'a number > 0'}")
         return cls(**values)
 
 
@@ -73,16 +81,18 @@ def stability(history: list, diverged_epoch: Optional[int], verdicts: Verdicts) 
             return "diverged", f"non-finite loss at epoch {row['epoch']}"
     if diverged_epoch is not None:
         return "diverged", f"non-finite loss at epoch {diverged_epoch}"
-    for row in history:
+    judged = [row for row in history if row["epoch"] >= verdicts.spike_from_epoch]
+    for row in judged:
         for column, (factor_name, what) in SPIKE_COLUMNS.items():
             ratio, factor = row.get(column), getattr(verdicts, factor_name)
             if finite(ratio) and ratio > factor:
                 return "unstable", (f"{what} spike at epoch {row['epoch']}: {ratio:.3g} x its running median over "
                                     f"the previous {verdicts.spike_window_steps} steps (limit {factor:g} x)")  # fmt: skip
-    largest = {c: max((r[c] for r in history if finite(r.get(c))), default=None) for c in SPIKE_COLUMNS}
+    largest = {c: max((r[c] for r in judged if finite(r.get(c))), default=None) for c in SPIKE_COLUMNS}
     if None in largest.values():
         return "stable", "no spike measured (no per-step spike ratios in history.csv)"
-    return "stable", (f"no step spike: largest step base loss {largest['base_loss_spike']:.3g} x and gradient norm "
+    since = f" from epoch {verdicts.spike_from_epoch} on" if verdicts.spike_from_epoch else ""
+    return "stable", (f"no step spike{since}: largest step base loss {largest['base_loss_spike']:.3g} x and gradient norm "
                       f"{largest['grad_norm_spike']:.3g} x their running medians (limits {verdicts.loss_spike_factor:g} x, "
                       f"{verdicts.grad_spike_factor:g} x)")  # fmt: skip
 
