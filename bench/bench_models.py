@@ -9,6 +9,10 @@ random frames (T = 3, C = 1) and 2 scalars. Each case runs in a fresh subprocess
 `--warmup` steps, `--repeats` runs of `--steps` steps are timed; samples/s is the median.
 Peak memory: the process's maximum RSS (`resource.getrusage`) after the timed steps minus
 its maximum before the first step (torch, the model and the batch loaded), in MB.
+Model FLOP utilisation (MFU): the FLOPs of one step's forward + backward (counted by
+`torch.utils.flop_counter`: matrix multiplies, convolutions, attention) per second of step,
+divided by the fp32 matrix-multiply rate measured in the same process just before (the median
+of 5 products of two 1024 x 1024 matrices).
 Prints a table. Not a test: numbers depend on the machine (see bench/README.md, Models).
 """
 
@@ -31,7 +35,9 @@ SIZES = ("32x32:64", "110x160:16", "440x640:4")
 FRAMES, CHANNELS, SCALARS = 3, 1, 2
 # The table's columns: (key of a row, width, format).
 COLUMNS = [("model", 24, "<"), ("frames", 8, ">"), ("batch", 5, ">"), ("grid", 5, ">"), ("parameters", 10, ">,"),
-           ("samples_per_s", 13, ">.1f"), ("ms_per_step", 11, ">.1f"), ("peak_mb", 8, ">.0f"), ("max_rss_mb", 10, ">.0f")]
+           ("samples_per_s", 13, ">.1f"), ("ms_per_step", 11, ">.1f"), ("gflop_per_step", 14, ">.3f"),
+           ("fp32_gflops", 11, ">.0f"), ("mfu_pct", 7, ">.1f"), ("peak_mb", 8, ">.0f"), ("max_rss_mb", 10, ">.0f")]  # fmt: skip
+MATMUL_SIZE = 1024
 
 
 def parse_size(text: str) -> tuple:
@@ -43,6 +49,31 @@ def parse_size(text: str) -> tuple:
 
 def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+
+
+def matmul_gflops(repeats: int = 5) -> float:
+    """This process's fp32 matrix-multiply rate (GFLOP/s): the median of `repeats` 1024 x 1024 products."""
+    import torch
+
+    a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+    a @ b  # warm-up
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        seconds.append(time.perf_counter() - start)
+    return 2 * MATMUL_SIZE**3 / statistics.median(seconds) / 1e9
+
+
+def step_gflop(model, loss, images, scalars, target) -> float:
+    """FLOPs (in G) of one forward + backward, as torch.utils.flop_counter counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss(model(images, scalars), target).total.backward()
+    model.zero_grad()
+    return counter.get_total_flops() / 1e9
 
 
 def measure(model_name: str, height: int, width: int, batch: int, steps: int, warmup: int, repeats: int,
@@ -69,6 +100,7 @@ def measure(model_name: str, height: int, width: int, batch: int, steps: int, wa
         loss(model(images, scalars), target).total.backward()
         optimizer.step()
 
+    gflop, rate = step_gflop(model, loss, images, scalars, target), matmul_gflops()
     before = max_rss_mb()
     for _ in range(warmup):
         step()
@@ -82,7 +114,8 @@ def measure(model_name: str, height: int, width: int, batch: int, steps: int, wa
     return {
         "model": model_name, "frames": f"{height}x{width}", "batch": batch,
         "grid": "x".join(map(str, model.tokens.grid)), "parameters": count_parameters(model),
-        "samples_per_s": batch / per_step, "ms_per_step": 1000 * per_step,
+        "samples_per_s": batch / per_step, "ms_per_step": 1000 * per_step, "gflop_per_step": gflop,
+        "fp32_gflops": rate, "mfu_pct": 100 * gflop / per_step / rate,
         "peak_mb": max_rss_mb() - before, "max_rss_mb": max_rss_mb(), "torch_threads": torch.get_num_threads(),
     }  # fmt: skip
 

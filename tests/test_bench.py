@@ -3,6 +3,8 @@
 
 import json
 
+import pytest
+
 from conftest import REPO, run_cli
 
 
@@ -45,3 +47,7 @@ def test_bench_models_measures_every_case_it_is_given_and_writes_json_rows(tmp_p
     assert rows["transformer", "45x61"]["grid"] == "6x8" and rows["transformer", "45x61"]["batch"] == 2
     for row in rows.values():
         assert row["samples_per_s"] > 0 and row["ms_per_step"] > 0 and row["max_rss_mb"] > row["peak_mb"] >= 0, row
+        assert row["fp32_gflops"] > 1 and 0 < row["mfu_pct"] < 100, row
+        assert row["mfu_pct"] == pytest.approx(row["gflop_per_step"] / row["ms_per_step"] * 1000 / row["fp32_gflops"] * 100)
+    # a bigger frame costs more FLOPs a sample (the CNN stem scales with the pixels)
+    assert rows["cnn", "45x61"]["gflop_per_step"] / 2 > rows["cnn", "32x32"]["gflop_per_step"] / 4
