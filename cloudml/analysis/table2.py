@@ -97,12 +97,17 @@ def table2_display(per_lambda: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _judged_epochs(verdicts: dict) -> str:
+    first = verdicts.get("spike_from_epoch", 0)
+    return f"from epoch {first} on (earlier ones leave the initialisation)" if first else "in any epoch"
+
+
 def notes(theory: str, verdicts: dict) -> list[str]:
     """The definitions a reader of Table 2 needs under it."""
     return [f"Theory: {theory}", f"Final R² interval: {R2_INTERVAL_RULE}.", f"Slope b and verdict: {VERDICT_RULE}.",
             "Train base / var loss (norm.): the training loss parts averaged over the last 5 epochs, in normalised units "
-            "(targets z-scored with the training split). Stability: unstable when a training step's base loss or "
-            f"gradient norm exceeded {verdicts['loss_spike_factor']:g} x / {verdicts['grad_spike_factor']:g} x its "
+            f"(targets z-scored with the training split). Stability: unstable when, {_judged_epochs(verdicts)}, a "
+            f"training step's base loss or gradient norm exceeded {verdicts['loss_spike_factor']:g} x / {verdicts['grad_spike_factor']:g} x its "
             f"running median over the previous {verdicts['spike_window_steps']} steps. Val. drift: validation R² fell "
             f"more than {verdicts['drift_r2_drop']:g} below its best earlier value in the last {verdicts['drift_window']} "
             "epochs (reported, never used to exclude a λ)."]  # fmt: skip
