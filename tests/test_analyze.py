@@ -290,3 +290,13 @@ def test_run_without_summary_counts_as_running_and_hand_edited_one_is_broken(tmp
     assert capsys.readouterr().err.count("\n") == 1
     display = table2.table2_display(summarise_levels(sweep.runs, "variance_lambda", LAMBDAS, LAMBDAS, {})).set_index("λ")
     assert display.loc["1", "Final R²"] == "[running]" and display.loc["2", "Stability"] == "[pending]"
+
+
+def test_network_against_ridge_claims_better_only_outside_ridges_interval():
+    from cloudml.analysis.findings import _against
+
+    ridge = {"val_r2": 0.626, "val_r2_ci": [0.344, 0.785]}
+    assert _against(0.663, ridge) == "lies within ridge's interval: neither is shown better (unpaired)"
+    assert _against(0.80, ridge) == "lies above ridge's whole interval"
+    assert _against(0.30, ridge) == "lies below ridge's whole interval"
+    assert _against(0.70, {"val_r2": 0.626}) == "is above ridge's (no interval)"

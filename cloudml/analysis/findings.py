@@ -81,6 +81,16 @@ def comparison_finding(per_lambda: pd.DataFrame, comparisons: dict, base: dict |
             f"{c['delta_r2']:+.3f}{_ci(c['ci'])}, {how} ({c['method']}).")  # fmt: skip
 
 
+def _against(r2: float, ridge: dict) -> str:
+    """Where the network's R² lies against ridge's interval (an unpaired reading, said so)."""
+    lo, hi = ridge.get("val_r2_ci") or (None, None)
+    if lo is None:
+        return f"is {'above' if r2 > ridge['val_r2'] else 'not above'} ridge's (no interval)"
+    if lo <= r2 <= hi:
+        return "lies within ridge's interval: neither is shown better (unpaired)"
+    return f"lies {'above' if r2 > hi else 'below'} ridge's whole interval"
+
+
 def cost_finding(row: dict | None, baselines: dict) -> str:
     """(3) What variance matching costs the selected λ, against the baselines and the Bayes reference."""
     if row is None or pd.isna(row.get("tradeoff_r2_at_unit_variance")):
@@ -94,8 +104,7 @@ def cost_finding(row: dict | None, baselines: dict) -> str:
         context = (f"on the same split the mean predictor scores R² {mean['val_r2']:.3f} and ridge regression on "
                    f"frame statistics R² {ridge['val_r2']:.3f}{_ci(ridge.get('val_r2_ci'))}")  # fmt: skip
         if row is not None and pd.notna(row.get("val_r2")):
-            side = "above" if row["val_r2"] > ridge["val_r2"] else "not above"
-            context += f", so the network (seed mean R² {row['val_r2']:.3f}) is {side} the ridge baseline"
+            context += f"; the network's R² (seed mean {row['val_r2']:.3f}) {_against(row['val_r2'], ridge)}"
     else:
         context = f"the baselines are unavailable ({baselines.get('reason', 'unknown reason')})"
     return f"{head}; {context}; {bayes_text(baselines)}."

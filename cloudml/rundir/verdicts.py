@@ -13,8 +13,8 @@ by construction):
   a ratio above `loss_spike_factor` / `grad_spike_factor` is a spike. The base loss is used,
   not the total: the batch estimate of the variance term, (1 − v̂)², is heavy-tailed (χ²-like)
   for every λ, so λ times it would spike by construction. Epochs before `spike_from_epoch`
-  are not judged: in epoch 0 the network leaves its initialisation while the learning rate
-  warms up, and its gradient norm falls ten-fold whatever λ is (a steep start, not a blow-up);
+  are not judged: there the network leaves its initialisation while the learning rate warms
+  up, and its gradient norm falls ten-fold whatever λ is (a steep start, not a blow-up);
 - ``stable``: otherwise.
 ``val_drift`` (λ-free, reported, never used to exclude a λ): validation R² in the last
 `drift_window` epochs fell more than `drift_r2_drop` below its best earlier value.
@@ -43,7 +43,7 @@ class Verdicts:
     grad_spike_factor: float = 10.0
     drift_window: int = 5
     drift_r2_drop: float = 0.1
-    spike_from_epoch: int = 1
+    spike_from_epoch: int = 2
 
     # Settings that may be 0 (the others must be > 0).
     MAY_BE_ZERO = ("spike_from_epoch",)
