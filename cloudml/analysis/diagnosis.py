@@ -7,7 +7,8 @@ slope b = cov(p, y)/var(p) = ρ/√v, the skill decomposes exactly as
 
 Verdict, from the flight-bootstrap interval of b:
 - ``calibrated``: the interval holds 1. The spread is what the signal supports (v ≈ ρ²); a
-  variance term can only cost skill, at best R² = 2ρ − 1 − β² at v = 1.
+  widening these predictions can only cost skill, at best R² = 2ρ − 1 − β² at v = 1 (a model
+  retrained with a variance term is another predictor, and may differ either way).
 - ``under-dispersed``: b > 1. Predictions spread less than their own signal supports, a
   training pathology that a variance term can help.
 - ``over-dispersed``: b < 1. Predictions spread more than their signal supports.

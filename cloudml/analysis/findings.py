@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 VERDICT_MEANING = {
-    "calibrated": "its spread is what its signal supports, so a variance term can only cost skill",
+    "calibrated": "its spread is what its signal supports, so widening these predictions can only cost skill",
     "under-dispersed": "its predictions spread less than their own signal supports, a training pathology that a variance term can help",
     "over-dispersed": "its predictions spread more than their signal supports",
     "undetermined": "no interval could be computed",
