@@ -98,7 +98,7 @@ def table2_display(per_lambda: pd.DataFrame) -> pd.DataFrame:
 
 
 def _judged_epochs(verdicts: dict) -> str:
-    first = verdicts.get("spike_from_epoch", 0)
+    first = verdicts["spike_from_epoch"]
     return f"from epoch {first} on (earlier ones leave the initialisation)" if first else "in any epoch"
 
 
