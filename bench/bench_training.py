@@ -85,13 +85,13 @@ def lightning_fit(cfg, with_run_files: bool, timer: L.Callback = None) -> float:
     return time.perf_counter() - start
 
 
-def bare_epochs(cfg, epochs: int):
+def bare_epochs(cfg):
     """A function running one epoch of the same work in plain PyTorch (same model, batches,
     optimiser, schedule, metrics) on its own copy; returns its seconds."""
     data, module, _ = experiment(cfg)
     train, val = data.train_dataloader(), data.val_dataloader()
     optimizer = module.optimizer_factory(module.model.parameters())
-    scheduler = module.scheduler_factory(optimizer, total_steps=epochs * len(train))
+    scheduler = module.scheduler_factory(optimizer, total_steps=cfg.trainer.max_epochs * len(train))
     done = 0
 
     def epoch() -> float:
@@ -122,7 +122,7 @@ def overhead(args, cache: str) -> list[dict]:
     timers = {"Lightning Trainer.fit, no run files": [], "Lightning + cloudml run files (as train.py)": []}
     for _ in range(args.fits):
         for label, run_files in zip(timers, (False, True)):
-            timers[label].append(PairedEpochs(bare_epochs(compose_default([], cache, args.epochs), args.epochs)))
+            timers[label].append(PairedEpochs(bare_epochs(compose_default([], cache, args.epochs))))
             lightning_fit(compose_default([], cache, args.epochs), run_files, timers[label][-1])
     rows = []
     for label, fits in timers.items():
