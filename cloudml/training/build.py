@@ -62,11 +62,14 @@ def build(cfg: DictConfig, out_dir: Optional[Path] = None, model_name: Optional[
         raise CloudMLError(f"data.batch_size={data.batch_size}: loss.estimator=halves needs batches of at least 4 samples")
     model = build_model(cfg.model, data.frame_shape, data.n_scalars)
     schedule = cfg.get("scheduler") or {}
+    augment = instantiate_checked(cfg.augment) if cfg.get("augment") else None
+    if augment is not None:
+        augment.set_normalization(data.stats["images"]["mean"], data.stats["images"]["std"])
     module = CloudBaseRegressor(model, loss, instantiate_checked(cfg.optimizer),
                                 instantiate_checked(schedule["schedule"]) if schedule else None,
                                 data.stats["target"]["mean"], data.stats["target"]["std"],
                                 max_nonfinite_steps=cfg.nan_guard.max_skipped_steps,
-                                scheduler_interval=schedule.get("interval", "step"))  # fmt: skip
+                                scheduler_interval=schedule.get("interval", "step"), augment=augment)  # fmt: skip
     verdicts = Verdicts.from_config(cfg.get("verdicts"))
     callbacks = [ProcessSettings(), StepSpikes(verdicts.spike_window_steps), EpochLines(), *_each(cfg.get("callbacks"))]
     checkpointing = {"enable_checkpointing": False}

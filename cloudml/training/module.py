@@ -9,6 +9,7 @@ import torch
 from torchmetrics import MeanMetric
 
 from cloudml.errors import CloudMLError
+from cloudml.training.augment import Augment
 from cloudml.training.loss import VariancePreservingLoss
 from cloudml.training.metrics import validation_metrics
 
@@ -37,6 +38,7 @@ class CloudBaseRegressor(L.LightningModule):
         target_std: float = 1.0,
         max_nonfinite_steps: int = 0,
         scheduler_interval: str = "step",
+        augment: Optional[Augment] = None,
     ):
         super().__init__()
         self.model, self.loss = model, loss
@@ -50,6 +52,7 @@ class CloudBaseRegressor(L.LightningModule):
         self.val_base = MeanMetric()
         self.val_metrics = validation_metrics(prefix="val_")
         self.max_nonfinite_steps, self.nonfinite_steps = int(max_nonfinite_steps), 0
+        self.augment = augment
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.model(batch["images"], batch["scalars"])
@@ -59,6 +62,8 @@ class CloudBaseRegressor(L.LightningModule):
 
     # -- training ---------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int):
+        if self.augment is not None:
+            batch = self.augment(batch, self.current_epoch, batch_idx, self.global_rank)
         parts = self.loss(self(batch).float(), batch["target"])  # loss in fp32 under mixed precision
         finite = bool(torch.isfinite(parts.total))
         if finite:
