@@ -6,7 +6,7 @@ cloud field; and none of them touches the target. A flight's own look (its brigh
 its pixel noise, the exact solar angles of each sample) is what a network memorises flights by;
 jittering it leaves the per-sample signal as the cheaper thing to learn.
 
-    shift            translate all frames of a sample together by a random (dy, dx), wrapping round
+    shift            translate all frames together by one random (dy, dx) a batch, wrapping round
     flip_across      mirror all frames across the track (rows reversed): the parallax is unchanged
     flip_along       mirror along the track and reverse the frames' order: the scene moves the same way
     gain             brightness × U(1 − gain, 1 + gain) a sample (illumination; frame contrast is kept)
@@ -15,7 +15,7 @@ jittering it leaves the per-sample signal as the cheaper thing to learn.
 
 The mirrors change the scene's handedness against the sun: on data whose shadows carry the
 solar azimuth they make the azimuth scalar inconsistent with the frames (the built-in data has no
-shadows). Randomness comes from a generator seeded by (seed, epoch, batch), so a resumed run
+shadows). Randomness comes from a generator seeded by (seed, epoch, batch, rank), so a resumed run
 augments its batches exactly as an uninterrupted one.
 """
 
