@@ -43,7 +43,7 @@ def test_bench_models_measures_every_case_it_is_given_and_writes_json_rows(tmp_p
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {(r["model"], r["frames"]): r for r in json.loads(out.read_text())}
     assert set(rows) == {(m, f) for m in ("cnn", "transformer") for f in ("32x32", "45x61")}
-    assert rows["cnn", "32x32"]["parameters"] == 25_473 and rows["transformer", "32x32"]["parameters"] == 55_137
+    assert rows["cnn", "32x32"]["parameters"] == 27_105 and rows["transformer", "32x32"]["parameters"] == 56_769
     assert rows["transformer", "45x61"]["grid"] == "6x8" and rows["transformer", "45x61"]["batch"] == 2
     for row in rows.values():
         assert row["samples_per_s"] > 0 and row["ms_per_step"] > 0 and row["max_rss_mb"] > row["peak_mb"] >= 0, row

@@ -7,12 +7,14 @@ from hydra import compose, initialize
 from hydra.errors import ConfigCompositionException, InstantiationException
 from omegaconf import OmegaConf
 
-from cloudml.models import SpaceTokens, capped_grid, count_parameters
+from cloudml.models import SpaceTokens, capped_grid, count_parameters, shift_correlation
 from cloudml.models.build import build_model
 
-# Exact trainable parameters at 3 x 1 x 32 x 32 frames and 2 scalars (what Table 2's runs train).
-PARAMETERS = {"cnn": 25_473, "cnn_spatial": 42_433, "cnn_spatial_temporal": 55_137,
-              "cnn_spatial_multiscale": 55_233, "transformer": 55_137}  # fmt: skip
+# Exact trainable parameters at 3 x 1 x 32 x 32 frames and 2 scalars (what Table 2's runs train);
+# 1,632 of each are the parallax part's (17 shifts -> 32 -> 32).
+PARAMETERS = {"cnn": 27_105, "cnn_spatial": 44_065, "cnn_spatial_temporal": 56_769,
+              "cnn_spatial_multiscale": 56_865, "transformer": 56_769}  # fmt: skip
+PARALLAX = (17 * 32 + 32) + (32 * 32 + 32)
 MODELS = list(PARAMETERS)
 
 
@@ -110,3 +112,40 @@ def test_real_frame_sizes_give_a_bounded_model(name):
     odd = build(name, frame_shape=(2, 1, 37, 53))  # non-square, not divisible by 8: 5 x 7 tokens
     assert odd.tokens.grid == (5, 7) and odd(torch.randn(2, 2, 1, 37, 53), torch.randn(2, 2)).shape == (2,)
     assert real(torch.randn(1, 3, 1, 110, 160), torch.randn(1, 2)).shape == (1,)
+
+
+def moving_scene(shift: float, frames: int = 3, size: int = 32, seed: int = 0) -> torch.Tensor:
+    """(1, frames, 1, size, size): one band-limited random field moved `shift` pixels along x (the
+    track) from each frame to the next, by a phase ramp (so shifts may be fractions of a pixel)."""
+    gen = torch.Generator().manual_seed(seed)
+    freq = torch.fft.fftfreq(size)
+    fy, fx = torch.meshgrid(freq, freq, indexing="ij")
+    spectrum = torch.fft.fft2(torch.randn(size, size, generator=gen)) * torch.exp(-((fx.hypot(fy) - 0.15) ** 2) / 0.005)
+    moved = [torch.fft.ifft2(spectrum * torch.exp(-2j * torch.pi * fx * shift * t)).real for t in range(frames)]
+    return torch.stack(moved)[None, :, None]
+
+
+@pytest.mark.parametrize("shift", [-5, 0, 2, 3, 7])
+def test_the_shift_correlation_peaks_at_the_parallax_between_frames(shift):
+    curve = shift_correlation(moving_scene(shift), max_shift=8)[0]
+    assert curve.shape == (17,) and int(curve.argmax()) - 8 == shift and curve.max() > 0.9
+
+
+def test_the_shift_correlation_resolves_fractions_of_a_pixel_and_ignores_brightness():
+    curves = [shift_correlation(moving_scene(s), max_shift=8)[0] for s in (3.0, 3.25, 3.5)]
+    # the peak stays at 3 while the curve's mass moves towards 4, step by step
+    assert all(int(c.argmax()) == 11 for c in curves[:2])
+    assert curves[0][12] < curves[1][12] < curves[2][12] and curves[0][10] > curves[1][10] > curves[2][10]
+    scene = moving_scene(3.25)
+    assert torch.allclose(shift_correlation(5 + 0.3 * scene, 8), curves[1][None], atol=1e-3)
+
+
+def test_every_architecture_measures_the_parallax_and_can_go_without_it():
+    for name in MODELS:
+        model, bare = build(name), build(name, "~model.parallax")
+        assert type(model.parallax).__name__ == "ParallaxFeatures" and bare.parallax is None
+        assert count_parameters(model) - count_parameters(bare) == PARALLAX
+    with pytest.raises(ValueError, match="max_shift=40: expected less than the frame width 32"):
+        build("cnn", "model.parallax.max_shift=40")
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        build("cnn", frame_shape=(1, 1, 32, 32))

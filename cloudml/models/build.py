@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from cloudml.models.net import CloudBaseNet
 
 # CloudBaseNet's parts, in the order they are built (and their parameters drawn from the RNG).
-PARTS = ("stem", "tokens", "time_position", "space", "windows", "time", "film", "head")
+PARTS = ("stem", "tokens", "time_position", "space", "windows", "time", "film", "head", "parallax")
 
 
 def _part(node: DictConfig, **sizes):
@@ -35,4 +35,7 @@ def build_model(node: DictConfig, frame_shape: tuple, n_scalars: int) -> CloudBa
     time = _part(node.time)
     film = _part(node.film, n_scalars=n_scalars) if n_scalars else None
     head = _part(node.head)
-    return CloudBaseNet(stem, tokens, time_position, space, windows, time, film, head)
+    parallax = _part(node.parallax, frames=T) if node.get("parallax") is not None else None
+    if parallax is not None and parallax.max_shift >= W:
+        raise ValueError(f"model.parallax.max_shift={parallax.max_shift}: expected less than the frame width {W}")
+    return CloudBaseNet(stem, tokens, time_position, space, windows, time, film, head, parallax)

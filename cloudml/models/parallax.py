@@ -1,0 +1,49 @@
+"""The parallax between consecutive frames, measured at pixel level: the stereo cue to cloud height.
+
+The aircraft moves along the frames' width, so a cloud field seen in frame t reappears in frame
+t + 1 shifted along x by a parallax that grows as the cloud top nears the camera. A per-frame
+stem that shrinks each frame 8-fold before frames meet cannot resolve a fraction of a pixel of
+it; a correlation (cost-volume) layer can: the normalised cross-correlation of each pair of
+consecutive frames at every along-track shift, its peak at the parallax.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def shift_correlation(images: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Images (B, T, C, H, W) -> (B, 2 * max_shift + 1): for each along-track shift s in
+    -max_shift..max_shift, the correlation of frame t with frame t + 1 moved back by s pixels
+    (over the columns they share), averaged over the T - 1 pairs and the channels. Each frame is
+    standardised first, so the curve ignores brightness and contrast."""
+    x = images - images.mean((-2, -1), keepdim=True)
+    x = x / x.square().mean((-2, -1), keepdim=True).add(1e-6).sqrt()
+    now, after = x[:, :-1], x[:, 1:]
+    W = x.shape[-1]
+    curve = [(now[..., : W - s] * after[..., s:]).mean((-2, -1)) if s >= 0 else
+             (now[..., -s:] * after[..., : W + s]).mean((-2, -1)) for s in range(-max_shift, max_shift + 1)]  # fmt: skip
+    return torch.stack(curve, -1).mean((1, 2))  # (B, T-1, C, S) -> (B, S)
+
+
+class ParallaxFeatures(nn.Module):
+    """Images (B, T, C, H, W) -> (B, dim): the shape of the shift-correlation curve (standardised
+    over its shifts: pixel noise and the scene's evolution between frames lower the whole curve,
+    the parallax moves its peak) through a small GELU MLP, added to the attention stages'
+    features. `max_shift` (pixels of the model's input) must exceed the data's largest parallax
+    between consecutive frames."""
+
+    def __init__(self, frames: int, dim: int, max_shift: int):
+        super().__init__()
+        if frames < 2:
+            raise ValueError(f"parallax needs at least 2 frames a sample, got {frames}")
+        if max_shift < 1:
+            raise ValueError(f"max_shift={max_shift}: expected an integer >= 1")
+        self.max_shift = int(max_shift)
+        self.embed = nn.Sequential(nn.Linear(2 * self.max_shift + 1, dim), nn.GELU(), nn.Linear(dim, dim))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        curve = shift_correlation(images, self.max_shift)
+        curve = (curve - curve.mean(-1, keepdim=True)) / curve.std(-1, keepdim=True).clamp_min(1e-6)
+        return self.embed(curve)
