@@ -108,7 +108,10 @@ def test_real_frame_sizes_give_a_bounded_model(name):
     real = build(name, frame_shape=(3, 1, 110, 160))  # 14 x 20 feature map: pooled to 6 x 10
     full = build(name, frame_shape=(3, 1, 440, 640))  # 55 x 80 feature map: pooled to 6 x 10
     assert real.tokens.grid == full.tokens.grid == (6, 10)
-    assert count_parameters(real) == count_parameters(full) == PARAMETERS[name] + (60 - 16) * 32
+    # 60 token positions instead of 16; the parallax part tries a quarter of the width each way
+    assert real.parallax.max_shift == 40 and full.parallax.max_shift == 160
+    assert count_parameters(real) == PARAMETERS[name] + (60 - 16) * 32 + (81 - 17) * 32
+    assert count_parameters(full) == PARAMETERS[name] + (60 - 16) * 32 + (321 - 17) * 32
     odd = build(name, frame_shape=(2, 1, 37, 53))  # non-square, not divisible by 8: 5 x 7 tokens
     assert odd.tokens.grid == (5, 7) and odd(torch.randn(2, 2, 1, 37, 53), torch.randn(2, 2)).shape == (2,)
     assert real(torch.randn(1, 3, 1, 110, 160), torch.randn(1, 2)).shape == (1,)
@@ -145,6 +148,8 @@ def test_every_architecture_measures_the_parallax_and_can_go_without_it():
         model, bare = build(name), build(name, "~model.parallax")
         assert type(model.parallax).__name__ == "ParallaxFeatures" and bare.parallax is None
         assert count_parameters(model) - count_parameters(bare) == PARALLAX
+    assert build("cnn").parallax.max_shift == 8 and build("cnn", frame_shape=(3, 1, 8, 8)).parallax.max_shift == 2
+    assert build("cnn", "model.parallax.max_shift=5").parallax.max_shift == 5
     with pytest.raises(ValueError, match="max_shift=40: expected less than the frame width 32"):
         build("cnn", "model.parallax.max_shift=40")
     with pytest.raises(ValueError, match="at least 2 frames"):
