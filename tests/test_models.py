@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from cloudml.models import SpaceTokens, capped_grid, count_parameters, shift_correlation
 from cloudml.models.build import build_model
+from cloudml.models.parallax import DIRECT_MAX_SHIFT
 
 # Exact trainable parameters at 3 x 1 x 32 x 32 frames and 2 scalars (what Table 2's runs train);
 # 1,632 of each are the parallax part's (17 shifts -> 32 -> 32).
@@ -141,6 +142,14 @@ def test_the_shift_correlation_resolves_fractions_of_a_pixel_and_ignores_brightn
     assert curves[0][12] < curves[1][12] < curves[2][12] and curves[0][10] > curves[1][10] > curves[2][10]
     scene = moving_scene(3.25)
     assert torch.allclose(shift_correlation(5 + 0.3 * scene, 8), curves[1][None], atol=1e-3)
+
+
+def test_wide_shift_ranges_give_the_same_curve_by_fft():
+    frames = torch.randn(2, 3, 2, 12, 40)  # two channels
+    direct = shift_correlation(frames, DIRECT_MAX_SHIFT)  # shift by shift
+    wide = shift_correlation(frames, DIRECT_MAX_SHIFT + 10)  # by FFT
+    assert torch.allclose(wide[:, 10:-10], direct, atol=1e-5)
+    assert int(shift_correlation(moving_scene(-23, size=64), 30)[0].argmax()) - 30 == -23
 
 
 def test_every_architecture_measures_the_parallax_and_can_go_without_it():
