@@ -51,3 +51,13 @@ def test_bench_models_measures_every_case_it_is_given_and_writes_json_rows(tmp_p
         assert row["mfu_pct"] == pytest.approx(row["gflop_per_step"] / row["ms_per_step"] * 1000 / row["fp32_gflops"] * 100)
     # a bigger frame costs more FLOPs a sample (the CNN stem scales with the pixels)
     assert rows["cnn", "45x61"]["gflop_per_step"] / 2 > rows["cnn", "32x32"]["gflop_per_step"] / 4
+
+
+def test_bench_models_runs_the_steps_under_bf16_autocast_when_asked(tmp_path):
+    out = tmp_path / "rows.json"
+    result = run_cli(str(REPO / "bench" / "bench_models.py"), "--models", "cnn", "--sizes", "32x32:2", "--steps", "1",
+                     "--warmup", "1", "--repeats", "1", "--autocast", "bfloat16", "--json", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (row,) = json.loads(out.read_text())
+    assert row["autocast"] == "bfloat16" and row["bfloat16_gflops"] > 0 and 0 < row["mfu_pct"] < 100
+    assert "autocast to bfloat16" in result.stdout and "bfloat16 matmul GFLOP/s" in result.stdout
