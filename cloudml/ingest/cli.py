@@ -20,8 +20,25 @@ class Interrupted(Exception):
     """A catchable signal (SIGTERM, SIGHUP) arrived: unwind so that the temp file is removed."""
 
 
+_signalled: list = []  # the catchable signals received so far
+
+
 def _raise(signum, frame):
-    raise Interrupted(signal.Signals(signum).name)
+    _signalled.append(signal.Signals(signum).name)
+    raise Interrupted(_signalled[-1])
+
+
+def _raise_if_signalled() -> None:
+    """Python drops an exception raised inside a weakref callback or __del__, so a signal's exception
+    can be lost mid-write: before the output is put in place, a recorded signal stops it again."""
+    if _signalled:
+        raise Interrupted(_signalled[0])
+
+
+def _quiet_lost_interrupt(unraisable) -> None:
+    """Python's report of such a dropped exception, left out for Interrupted (`_raise_if_signalled` acts on it)."""
+    if not isinstance(unraisable.exc_value, Interrupted):
+        sys.__unraisablehook__(unraisable)
 
 
 def _positive(kind):
@@ -106,13 +123,14 @@ def main(argv=None) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise)
+    sys.unraisablehook = _quiet_lost_interrupt
     try:
         options = Options(
             frames=args.frames, downsample=args.downsample, crop_rows=args.crop_rows, time_tolerance=args.time_tolerance,
             cbh_range=args.cbh_range, val_flights=args.val_flights, single_layer=args.single_layer,
             gap_factor=args.gap_factor, progress=not args.no_progress, layout=Layout().with_settings(args.settings),
         )  # fmt: skip
-        report = ingest(args.out, args.flights, options)
+        report = ingest(args.out, args.flights, options, before_commit=_raise_if_signalled)
     except NoSamples as exc:
         print(format_table(exc.report), flush=True)
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -62,8 +62,10 @@ def check_val_flights(requested: tuple, names: list) -> None:
         raise CloudMLError(f"--val-flights {','.join(requested)}: holds out every flight, expected at least one left to train on")
 
 
-def ingest(out: Path, paths: list, options: Options) -> dict:
-    """Make OUT from the flight folders `paths`; return the report (also written as OUT.ingest.json)."""
+def ingest(out: Path, paths: list, options: Options, before_commit=None) -> dict:
+    """Make OUT from the flight folders `paths`; return the report (also written as OUT.ingest.json).
+    `before_commit()`, if given, runs when the file is complete but not yet in place: what it raises
+    leaves no output."""
     out = Path(out)
     plans = [plan_flight(d, options) for d in flight_dirs(paths)]
     for plan in plans[1:]:
@@ -101,6 +103,8 @@ def ingest(out: Path, paths: list, options: Options) -> dict:
             f.attrs["source_files"] = [str(path.resolve()) for p, _ in final for path in p.files.values()]
             f.attrs["generator"] = "cloudml.ingest"
             f.attrs["ingest_options"] = json.dumps({k: v for k, v in asdict(options).items() if k != "progress"})
+        if before_commit is not None:
+            before_commit()
 
     try:
         atomic_write(out, write)
