@@ -159,7 +159,8 @@ def test_every_architecture_measures_the_parallax_and_can_go_without_it():
         assert count_parameters(model) - count_parameters(bare) == PARALLAX
     assert build("cnn").parallax.max_shift == 8 and build("cnn", frame_shape=(3, 1, 8, 8)).parallax.max_shift == 2
     assert build("cnn", "model.parallax.max_shift=5").parallax.max_shift == 5
-    with pytest.raises(ValueError, match="max_shift=40: expected less than the frame width 32"):
-        build("cnn", "model.parallax.max_shift=40")
+    for bad in (40, 32, 0):  # 0 is not null: it does not fall back to a quarter of the width
+        with pytest.raises(ValueError, match=f"max_shift={bad}: expected an integer from 1 to less than the frame width 32"):
+            build("cnn", f"model.parallax.max_shift={bad}")
     with pytest.raises(ValueError, match="at least 2 frames"):
         build("cnn", frame_shape=(1, 1, 32, 32))

@@ -35,10 +35,5 @@ def build_model(node: DictConfig, frame_shape: tuple, n_scalars: int) -> CloudBa
     time = _part(node.time)
     film = _part(node.film, n_scalars=n_scalars) if n_scalars else None
     head = _part(node.head)
-    parallax = None
-    if node.get("parallax") is not None:
-        max_shift = node.parallax.get("max_shift") or max(1, W // 4)  # null: a quarter of the frame width
-        if max_shift >= W:
-            raise ValueError(f"model.parallax.max_shift={max_shift}: expected less than the frame width {W}")
-        parallax = _part(node.parallax, frames=T, max_shift=max_shift)
+    parallax = _part(node.parallax, frames=T, width=W) if node.get("parallax") is not None else None
     return CloudBaseNet(stem, tokens, time_position, space, windows, time, film, head, parallax)

@@ -44,14 +44,15 @@ class ParallaxFeatures(nn.Module):
     over its shifts: pixel noise and the scene's evolution between frames lower the whole curve,
     the parallax moves its peak) through a small GELU MLP, added to the attention stages'
     features. `max_shift` (pixels of the model's input) must exceed the data's largest parallax
-    between consecutive frames."""
+    between consecutive frames and be less than the frame `width`; None: a quarter of the width."""
 
-    def __init__(self, frames: int, dim: int, max_shift: int):
+    def __init__(self, frames: int, width: int, dim: int, max_shift: int | None = None):
         super().__init__()
         if frames < 2:
             raise ValueError(f"parallax needs at least 2 frames a sample, got {frames}")
-        if max_shift < 1:
-            raise ValueError(f"max_shift={max_shift}: expected an integer >= 1")
+        max_shift = max(1, width // 4) if max_shift is None else max_shift
+        if not 1 <= max_shift < width:
+            raise ValueError(f"model.parallax.max_shift={max_shift}: expected an integer from 1 to less than the frame width {width}")
         self.max_shift = int(max_shift)
         self.embed = nn.Sequential(nn.Linear(2 * self.max_shift + 1, dim), nn.GELU(), nn.Linear(dim, dim))
 
